@@ -1,0 +1,1 @@
+"""The conformance harness: goldens from `transformers`, comparisons, reports."""

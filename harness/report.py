@@ -1,0 +1,208 @@
+"""The parity report: every golden case on every requested backend.
+
+    python -m harness report [--backend jax,tensorflow,torch] [--goldens DIR]
+                             [--layers] [--out DIR]
+
+Each backend runs in its own Python process (`python -m harness run-backend`),
+since a process holds one Keras backend and TensorFlow must not meet torch's
+LLVM. Prints a case x backend table of max abs error on real tokens against
+the tolerance, writes `parity.json`, `parity.md` and (with matplotlib)
+`parity_layers.png` to --out, and exits 1 on any failure.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from harness.golden import GoldenError, case_ids, goldens_dir, load_case
+
+BACKENDS = ("jax", "tensorflow", "torch")
+
+
+# --- one backend, in this process ---------------------------------------------
+
+
+def run_backend(goldens, output_path):
+    import keras
+
+    from harness.runner import compare_outputs, run_case
+
+    results = {"backend": keras.backend.backend(), "keras": keras.__version__, "cases": {}}
+    for case_id in case_ids(goldens):
+        try:
+            golden = load_case(case_id, goldens)
+            comparisons = compare_outputs(golden, run_case(golden))
+        except GoldenError as error:
+            results["cases"][case_id] = {"error": f"golden refused: {error}"}
+            continue
+        except Exception as error:  # a crash in one case must not hide the others
+            results["cases"][case_id] = {"error": f"{type(error).__name__}: {error}"}
+            continue
+        results["cases"][case_id] = {
+            "kind": golden.kind,
+            "outputs": {
+                c.output: {
+                    "max_abs_error": c.max_abs_error,
+                    "atol": c.atol,
+                    "rtol": c.rtol,
+                    "passed": c.passed,
+                    "report": None if c.passed else c.report(),
+                }
+                for c in comparisons
+            },
+        }
+    Path(output_path).write_text(json.dumps(results, indent=1, sort_keys=True))
+
+
+# --- all backends, each in a child process ------------------------------------
+
+
+def collect(backends, goldens):
+    collected = {}
+    for backend in backends:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "result.json"
+            env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
+            command = [sys.executable, "-m", "harness", "run-backend", "--goldens", str(goldens), "--json", str(out)]
+            print(f"running {backend} ...", file=sys.stderr, flush=True)
+            child = subprocess.run(command, env=env, capture_output=True, text=True)
+            if child.returncode != 0 or not out.is_file():
+                collected[backend] = {"crashed": (child.stderr or child.stdout)[-3000:]}
+            else:
+                collected[backend] = json.loads(out.read_text())
+    return collected
+
+
+def case_summary(case):
+    """(worst error, its tolerance, passed, error text) for one case on one backend."""
+    if case is None:
+        return None, None, False, "not run"
+    if "error" in case:
+        return None, None, False, case["error"]
+    outputs = case["outputs"].values()
+    worst = max(outputs, key=lambda o: o["max_abs_error"] / max(o["atol"], 1e-30))
+    return worst["max_abs_error"], worst["atol"], all(o["passed"] for o in outputs), None
+
+
+def cell(case):
+    error, atol, passed, problem = case_summary(case)
+    if problem:
+        return "ERROR"
+    return f"{error:.1e} <= {atol:.0e} {'ok' if passed else 'FAIL'}" if passed else f"{error:.1e} > {atol:.0e} FAIL"
+
+
+def build_tables(collected, backends, layers):
+    all_cases = sorted({c for r in collected.values() for c in r.get("cases", {})})
+    width = max([len("case")] + [len(c) for c in all_cases]) + 2
+    header = "case".ljust(width) + "".join(b.ljust(26) for b in backends)
+    lines = [header, "-" * len(header)]
+    md = ["| case | " + " | ".join(backends) + " |", "|---" * (len(backends) + 1) + "|"]
+    for case_id in all_cases:
+        cells = [cell(collected[b].get("cases", {}).get(case_id)) for b in backends]
+        lines.append(case_id.ljust(width) + "".join(c.ljust(26) for c in cells))
+        md.append(f"| {case_id} | " + " | ".join(cells) + " |")
+        if layers:
+            outputs = sorted({o for b in backends for o in collected[b].get("cases", {}).get(case_id, {}).get("outputs", {})})
+            for output in outputs:
+                values = []
+                for b in backends:
+                    o = collected[b].get("cases", {}).get(case_id, {}).get("outputs", {}).get(output)
+                    values.append(f"{o['max_abs_error']:.1e}" if o else "-")
+                lines.append(("  " + output).ljust(width) + "".join(v.ljust(26) for v in values))
+    return lines, md
+
+
+def plot_layers(collected, backends, path):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for backend in backends:
+        per_layer = {}
+        for case in collected[backend].get("cases", {}).values():
+            for name, output in case.get("outputs", {}).items():
+                if name.startswith("hidden_states/"):
+                    layer = int(name.split("/")[1])
+                    per_layer[layer] = max(per_layer.get(layer, 0.0), output["max_abs_error"])
+        if per_layer:
+            xs = sorted(per_layer)
+            ax.plot(xs, [per_layer[x] for x in xs], marker="o", label=backend)
+    ax.axhline(1e-5, color="red", linestyle="--", label="float32 tolerance 1e-5")
+    ax.set_yscale("log")
+    ax.set_xlabel("hidden state index (0 = embeddings)")
+    ax.set_ylabel("worst max abs error over cases")
+    ax.set_title("DistilBERT vs transformers: per-layer error")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def report(backends, goldens, out_dir, layers):
+    collected = collect(backends, goldens)
+    lines, md = build_tables(collected, backends, layers)
+    failures = []
+    for backend in backends:
+        result = collected[backend]
+        if "crashed" in result:
+            failures.append(f"{backend}: the backend process failed:\n{result['crashed']}")
+            continue
+        for case_id, case in sorted(result["cases"].items()):
+            if "error" in case:
+                failures.append(f"{backend}: case '{case_id}': {case['error']}")
+            else:
+                failures += [o["report"] for o in case["outputs"].values() if not o["passed"]]
+    n_cases = len({c for r in collected.values() for c in r.get("cases", {})})
+    verdict = "PASS" if not failures else f"FAIL ({len(failures)} problem(s))"
+    summary = f"parity: {n_cases} case(s) x {len(backends)} backend(s): {verdict}"
+    print("\n".join(lines))
+    print()
+    for failure in failures:
+        print(failure)
+    print(summary)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "parity.json").write_text(json.dumps(collected, indent=1, sort_keys=True))
+    (out_dir / "parity.md").write_text("# Parity report\n\n" + "\n".join(md) + f"\n\n{summary}\n")
+    plotted = plot_layers(collected, backends, out_dir / "parity_layers.png")
+    print(f"wrote {out_dir}/parity.json, parity.md" + (", parity_layers.png" if plotted else ""))
+    return 0 if not failures else 1
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    rep = sub.add_parser("report", help="run every golden on every backend and print the table")
+    rep.add_argument("--backend", default=",".join(BACKENDS), help="comma-separated backends")
+    rep.add_argument("--goldens", default=None, help="goldens folder (default: goldens/)")
+    rep.add_argument("--layers", action="store_true", help="also print every output's error")
+    rep.add_argument("--out", default="reports", help="folder for parity.json/.md/.png")
+    one = sub.add_parser("run-backend", help="(internal) run every golden on $KERAS_BACKEND")
+    one.add_argument("--goldens", default=None)
+    one.add_argument("--json", required=True)
+    args = parser.parse_args(argv)
+
+    goldens = goldens_dir(args.goldens)
+    if args.command == "run-backend":
+        run_backend(goldens, args.json)
+        return 0
+    backends = [b.strip() for b in args.backend.split(",") if b.strip()]
+    unknown = sorted(set(backends) - set(BACKENDS))
+    if unknown:
+        parser.error(f"unknown backend(s) {unknown}; choose from {', '.join(BACKENDS)}")
+    try:
+        case_ids(goldens)
+    except GoldenError as error:
+        print(f"parity: {error}", file=sys.stderr)
+        return 1
+    return report(backends, goldens, args.out, args.layers)

@@ -1,0 +1,71 @@
+"""Shared test helpers, so each model test file stays short.
+
+`ModelTestCase.run_model_test` checks what every model must do: output shape,
+variable sequence lengths, `predict` equals `__call__`, `get_config` /
+`from_config` round trip, `.keras` save and load. `run_golden_case` compares
+every output of one golden case on the current backend.
+"""
+
+import keras
+import numpy as np
+
+from harness.compare import assert_all_match
+from harness.golden import load_case
+from harness.runner import compare_outputs, run_case
+
+
+def to_numpy(tree):
+    return keras.tree.map_structure(keras.ops.convert_to_numpy, tree)
+
+
+def assert_trees_close(actual, expected, atol=1e-6, what="outputs"):
+    actual, expected = to_numpy(actual), to_numpy(expected)
+    keras.tree.assert_same_structure(actual, expected)
+    for a, e in zip(keras.tree.flatten(actual), keras.tree.flatten(expected)):
+        assert a.shape == e.shape, f"{what}: shape {a.shape} != {e.shape}"
+        error = float(np.max(np.abs(a.astype(np.float64) - e.astype(np.float64)))) if a.size else 0.0
+        assert error <= atol, f"{what}: max abs difference {error:.3e} > {atol:g}"
+
+
+class ModelTestCase:
+    def run_model_test(self, cls, init_kwargs, input_data, expected_output_shape, tmp_path):
+        model = cls(**init_kwargs)
+        output = model(input_data)
+        shapes = keras.tree.map_structure(lambda x: tuple(x.shape), output)
+        assert shapes == expected_output_shape, f"output shape {shapes} != {expected_output_shape}"
+
+        self.check_variable_sequence_length(model, input_data)
+        assert_trees_close(model.predict(input_data, verbose=0), output, atol=1e-5, what="predict vs call")
+
+        config = model.get_config()
+        for key in init_kwargs:
+            assert key in config, f"get_config() lacks constructor argument '{key}'"
+        restored = cls.from_config(config)
+        assert restored.get_config() == config, "from_config(get_config()) changed the config"
+        restored.set_weights(model.get_weights())
+        assert_trees_close(restored(input_data), output, what="from_config round trip")
+
+        path = tmp_path / "model.keras"
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+        assert type(loaded) is cls
+        assert loaded.get_config() == config
+        assert_trees_close(loaded(input_data), output, what=".keras round trip")
+        return model
+
+    def check_variable_sequence_length(self, model, input_data):
+        """The model runs on shorter inputs: lengths are not baked in."""
+        if not isinstance(input_data, dict) or "token_ids" not in input_data:
+            return
+        length = np.shape(input_data["token_ids"])[-1]
+        for shorter in sorted({1, max(1, length // 2)}):
+            sliced = {k: np.asarray(v)[..., :shorter] for k, v in input_data.items()}
+            output = model(sliced)
+            first = keras.tree.flatten(output)[0]
+            assert first.shape[1] == shorter or first.ndim == 2, f"length {shorter}: shape {first.shape}"
+
+    def run_golden_case(self, case_id):
+        golden = load_case(case_id)
+        comparisons = compare_outputs(golden, run_case(golden))
+        assert_all_match(comparisons)
+        return comparisons

@@ -1,0 +1,1 @@
+"""Conversion between Hugging Face DistilBERT checkpoints and Keras models."""

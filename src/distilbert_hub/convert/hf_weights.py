@@ -1,0 +1,115 @@
+"""One mapping from Hugging Face parameter names to Keras variables.
+
+Everything that moves weights between the two worlds (the golden tests, the
+checkpoint converter in both directions) goes through `backbone_weight_map`
+and `assign_hf_weights` / `export_hf_weights`, so there is exactly one place
+where a name or a transpose can be wrong.
+
+torch `nn.Linear` stores `[out, in]`; Keras `Dense` stores `[in, out]`: entries
+marked `transpose=True` are transposed on the way in and on the way out.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class WeightEntry:
+    hf_name: str
+    variable: object
+    transpose: bool = False
+
+    @property
+    def hf_shape(self):
+        shape = tuple(self.variable.shape)
+        return shape[::-1] if self.transpose else shape
+
+
+def dense_entries(hf_prefix, dense):
+    return [
+        WeightEntry(f"{hf_prefix}.weight", dense.kernel, transpose=True),
+        WeightEntry(f"{hf_prefix}.bias", dense.bias),
+    ]
+
+
+def layer_norm_entries(hf_prefix, layer_norm):
+    return [
+        WeightEntry(f"{hf_prefix}.weight", layer_norm.gamma),
+        WeightEntry(f"{hf_prefix}.bias", layer_norm.beta),
+    ]
+
+
+def backbone_weight_map(backbone, prefix=""):
+    """Entries for every variable of a `DistilBertBackbone`, named as in
+    `transformers.DistilBertModel` (with `prefix`, e.g. `"distilbert."`, as
+    in the task models' checkpoints)."""
+    embeddings = backbone.embeddings
+    entries = [
+        WeightEntry(f"{prefix}embeddings.word_embeddings.weight", embeddings.token_embedding),
+        WeightEntry(f"{prefix}embeddings.position_embeddings.weight", embeddings.position_embedding),
+        *layer_norm_entries(f"{prefix}embeddings.LayerNorm", embeddings.layer_norm),
+    ]
+    for i, block in enumerate(backbone.transformer_layers):
+        hf = f"{prefix}transformer.layer.{i}"
+        attention = block.attention
+        entries += [
+            *dense_entries(f"{hf}.attention.q_lin", attention.query_dense),
+            *dense_entries(f"{hf}.attention.k_lin", attention.key_dense),
+            *dense_entries(f"{hf}.attention.v_lin", attention.value_dense),
+            *dense_entries(f"{hf}.attention.out_lin", attention.output_dense),
+            *layer_norm_entries(f"{hf}.sa_layer_norm", block.attention_layer_norm),
+            *dense_entries(f"{hf}.ffn.lin1", block.intermediate_dense),
+            *dense_entries(f"{hf}.ffn.lin2", block.output_dense),
+            *layer_norm_entries(f"{hf}.output_layer_norm", block.output_layer_norm),
+        ]
+    return entries
+
+
+def assign_hf_weights(entries, state_dict, source="checkpoint", ignore_unused=()):
+    """Assign HF-named arrays to the Keras variables of `entries`.
+
+    Every key and shape is checked before any variable is written, so a bad
+    checkpoint never leaves a half-loaded model. Keys of `state_dict` that no
+    entry uses raise unless they start with a prefix in `ignore_unused`.
+    Returns the sorted list of ignored keys.
+    """
+    names = [entry.hf_name for entry in entries]
+    missing = [name for name in names if name not in state_dict]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise ValueError(f"{source}: {len(missing)} weight(s) missing: {shown}")
+    unused = sorted(set(state_dict) - set(names))
+    unexpected = [key for key in unused if not key.startswith(tuple(ignore_unused))]
+    if unexpected:
+        shown = ", ".join(unexpected[:5]) + (" ..." if len(unexpected) > 5 else "")
+        raise ValueError(f"{source}: {len(unexpected)} unexpected weight(s): {shown}")
+    values = []
+    for entry in entries:
+        value = np.asarray(state_dict[entry.hf_name])
+        if tuple(value.shape) != entry.hf_shape:
+            raise ValueError(
+                f"{source}: weight '{entry.hf_name}' has shape {tuple(value.shape)}, "
+                f"expected {entry.hf_shape} for Keras variable '{entry.variable.path}'."
+            )
+        if not np.issubdtype(value.dtype, np.floating):
+            raise ValueError(
+                f"{source}: weight '{entry.hf_name}' has dtype {value.dtype}, expected floats."
+            )
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"{source}: weight '{entry.hf_name}' holds NaN or infinity.")
+        values.append(value.T if entry.transpose else value)
+    for entry, value in zip(entries, values):
+        entry.variable.assign(value.astype(entry.variable.dtype))
+    return unused
+
+
+def export_hf_weights(entries):
+    """HF-named float arrays (torch layout) for `entries`."""
+    import keras
+
+    state = {}
+    for entry in entries:
+        value = keras.ops.convert_to_numpy(entry.variable)
+        state[entry.hf_name] = np.ascontiguousarray(value.T if entry.transpose else value)
+    return state

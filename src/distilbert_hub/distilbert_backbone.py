@@ -1,0 +1,165 @@
+import keras
+
+from distilbert_hub.functional_model import FunctionalModel
+from distilbert_hub.input_checks import check_token_inputs
+from distilbert_hub.layers.distilbert_embedding import DistilBertEmbedding
+from distilbert_hub.layers.distilbert_transformer_layer import (
+    DistilBertTransformerLayer,
+    check_activation,
+)
+
+
+@keras.saving.register_keras_serializable(package="distilbert_hub")
+class DistilBertBackbone(FunctionalModel):
+    """The DistilBERT encoder, numerically equal to `transformers.DistilBertModel`.
+
+    Takes `{"token_ids": int [batch, length], "padding_mask": int [batch, length]}`
+    and returns the last hidden states `[batch, length, hidden_dim]`.
+    `hidden_states_model()` gives a model returning the embedding output and
+    every layer's output, as `output_hidden_states=True` does in `transformers`.
+
+    Args:
+        vocabulary_size: number of token ids.
+        num_layers: number of transformer blocks (HF `n_layers`).
+        num_heads: attention heads per block (HF `n_heads`).
+        hidden_dim: width of the hidden states (HF `dim`).
+        intermediate_dim: width of the feed-forward layer (HF `hidden_dim`).
+        dropout: dropout after embeddings and feed-forward (HF `dropout`).
+        max_sequence_length: number of positions (HF `max_position_embeddings`).
+        attention_dropout: dropout on attention weights (HF `attention_dropout`);
+            None uses `dropout`.
+        activation: `"gelu"` (exact erf form) or `"relu"` (HF `activation`).
+        sinusoidal_position_embedding: fixed sinusoidal position table
+            (HF `sinusoidal_pos_embds`).
+        dtype: a dtype or `keras.DTypePolicy` for computations and weights.
+    """
+
+    def __init__(
+        self,
+        vocabulary_size,
+        num_layers,
+        num_heads,
+        hidden_dim,
+        intermediate_dim,
+        dropout=0.1,
+        max_sequence_length=512,
+        attention_dropout=None,
+        activation="gelu",
+        sinusoidal_position_embedding=False,
+        dtype=None,
+        **kwargs,
+    ):
+        check_activation(activation)
+        for name, value in (
+            ("vocabulary_size", vocabulary_size),
+            ("num_layers", num_layers),
+            ("num_heads", num_heads),
+            ("hidden_dim", hidden_dim),
+            ("intermediate_dim", intermediate_dim),
+            ("max_sequence_length", max_sequence_length),
+        ):
+            if int(value) != value or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+        if attention_dropout is None:
+            attention_dropout = dropout
+
+        # === Layers ===
+        self.embeddings = DistilBertEmbedding(
+            vocabulary_size=vocabulary_size,
+            max_sequence_length=max_sequence_length,
+            hidden_dim=hidden_dim,
+            dropout=dropout,
+            sinusoidal_position_embedding=sinusoidal_position_embedding,
+            dtype=dtype,
+            name="embeddings",
+        )
+        self.transformer_layers = [
+            DistilBertTransformerLayer(
+                num_heads=num_heads,
+                hidden_dim=hidden_dim,
+                intermediate_dim=intermediate_dim,
+                dropout=dropout,
+                attention_dropout=attention_dropout,
+                activation=activation,
+                dtype=dtype,
+                name=f"transformer_layer_{i}",
+            )
+            for i in range(num_layers)
+        ]
+
+        # === Functional Model ===
+        token_id_input = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+        padding_mask_input = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
+        x = self.embeddings(token_id_input)
+        for transformer_layer in self.transformer_layers:
+            x = transformer_layer(x, padding_mask=padding_mask_input)
+        super().__init__(
+            inputs={"token_ids": token_id_input, "padding_mask": padding_mask_input},
+            outputs=x,
+            dtype=dtype,
+            **kwargs,
+        )
+
+        # === Config ===
+        self.vocabulary_size = vocabulary_size
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.hidden_dim = hidden_dim
+        self.intermediate_dim = intermediate_dim
+        self.dropout = dropout
+        self.max_sequence_length = max_sequence_length
+        self.attention_dropout = attention_dropout
+        self.activation = activation
+        self.sinusoidal_position_embedding = sinusoidal_position_embedding
+        self._finish_init()
+
+    @property
+    def token_embedding(self):
+        """The `[vocabulary_size, hidden_dim]` token embedding variable."""
+        return self.embeddings.token_embedding
+
+    def hidden_states_model(self):
+        """A model with the same inputs returning `num_layers + 1` hidden states.
+
+        Index 0 is the embedding output; index i is block i's output, like
+        `transformers`' `hidden_states` with `output_hidden_states=True`.
+        """
+        outputs = [self.embeddings.output] + [layer.output for layer in self.transformer_layers]
+        return keras.Model(self.input, outputs, name=f"{self.name}_hidden_states")
+
+    def check_inputs(self, inputs):
+        check_token_inputs(
+            inputs, self.vocabulary_size, self.max_sequence_length, type(self).__name__
+        )
+
+    def __call__(self, inputs, *args, **kwargs):
+        self.check_inputs(inputs)
+        return super().__call__(inputs, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        self.check_inputs(x)
+        return super().predict(x, *args, **kwargs)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "vocabulary_size": self.vocabulary_size,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "hidden_dim": self.hidden_dim,
+            "intermediate_dim": self.intermediate_dim,
+            "dropout": self.dropout,
+            "max_sequence_length": self.max_sequence_length,
+            "attention_dropout": self.attention_dropout,
+            "activation": self.activation,
+            "sinusoidal_position_embedding": self.sinusoidal_position_embedding,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(**config)

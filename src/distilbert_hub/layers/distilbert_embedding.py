@@ -1,0 +1,109 @@
+import keras
+import numpy as np
+from keras import ops
+
+
+def sinusoidal_position_table(num_positions, dim):
+    """The fixed position table of `transformers`' `create_sinusoidal_embeddings`.
+
+    Computed in float64 like the reference, then rounded to float32 once.
+    """
+    positions = np.arange(num_positions, dtype=np.float64)[:, None]
+    pair_index = np.arange(dim) // 2
+    angles = positions / np.power(10000.0, 2 * pair_index / dim)
+    table = np.empty((num_positions, dim), dtype=np.float64)
+    table[:, 0::2] = np.sin(angles[:, 0::2])
+    table[:, 1::2] = np.cos(angles[:, 1::2])
+    return table.astype("float32")
+
+
+@keras.saving.register_keras_serializable(package="distilbert_hub")
+class DistilBertEmbedding(keras.layers.Layer):
+    """Word + position embeddings, then LayerNorm (eps 1e-12) and dropout.
+
+    Positions are `0 .. length - 1` for every row, as in `transformers`.
+    With `sinusoidal_position_embedding=True` the position table is the fixed
+    sinusoidal one and is not trained.
+    """
+
+    def __init__(
+        self,
+        vocabulary_size,
+        max_sequence_length,
+        hidden_dim,
+        dropout=0.0,
+        sinusoidal_position_embedding=False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.vocabulary_size = int(vocabulary_size)
+        self.max_sequence_length = int(max_sequence_length)
+        self.hidden_dim = int(hidden_dim)
+        self.dropout = float(dropout)
+        self.sinusoidal_position_embedding = bool(sinusoidal_position_embedding)
+        if self.sinusoidal_position_embedding and self.hidden_dim % 2:
+            raise ValueError(
+                "sinusoidal_position_embedding=True needs an even hidden_dim; "
+                f"got hidden_dim={self.hidden_dim}."
+            )
+        self.layer_norm = keras.layers.LayerNormalization(
+            epsilon=1e-12, dtype=self.dtype_policy, name="layer_norm"
+        )
+        self.dropout_layer = keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy, name="dropout"
+        )
+
+    def build(self, token_ids_shape):
+        self.token_embedding = self.add_weight(
+            name="token_embedding",
+            shape=(self.vocabulary_size, self.hidden_dim),
+            initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+        )
+        if self.sinusoidal_position_embedding:
+            position_initializer = keras.initializers.Constant(
+                sinusoidal_position_table(self.max_sequence_length, self.hidden_dim)
+            )
+        else:
+            position_initializer = keras.initializers.TruncatedNormal(stddev=0.02)
+        self.position_embedding = self.add_weight(
+            name="position_embedding",
+            shape=(self.max_sequence_length, self.hidden_dim),
+            initializer=position_initializer,
+            trainable=not self.sinusoidal_position_embedding,
+        )
+        self.layer_norm.build(tuple(token_ids_shape) + (self.hidden_dim,))
+        self.built = True
+
+    def call(self, token_ids, training=None):
+        sequence_length = token_ids.shape[-1]
+        if sequence_length is not None and sequence_length > self.max_sequence_length:
+            raise ValueError(
+                f"Input sequence length {sequence_length} exceeds "
+                f"max_sequence_length={self.max_sequence_length} of this model. "
+                "Truncate the input (e.g. with a preprocessor's sequence_length)."
+            )
+        length = ops.shape(token_ids)[-1]
+        token_ids = ops.cast(token_ids, "int32")
+        embeddings = ops.take(self.token_embedding, token_ids, axis=0)
+        positions = ops.slice(
+            ops.convert_to_tensor(self.position_embedding), (0, 0), (length, self.hidden_dim)
+        )
+        embeddings = embeddings + ops.cast(positions, embeddings.dtype)
+        embeddings = self.layer_norm(embeddings)
+        return self.dropout_layer(embeddings, training=training)
+
+    def compute_output_shape(self, token_ids_shape):
+        return tuple(token_ids_shape) + (self.hidden_dim,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary_size": self.vocabulary_size,
+                "max_sequence_length": self.max_sequence_length,
+                "hidden_dim": self.hidden_dim,
+                "dropout": self.dropout,
+                "sinusoidal_position_embedding": self.sinusoidal_position_embedding,
+            }
+        )
+        return config

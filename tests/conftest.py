@@ -1,0 +1,24 @@
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def tiny_backbone_kwargs():
+    return {
+        "vocabulary_size": 50,
+        "num_layers": 2,
+        "num_heads": 2,
+        "hidden_dim": 8,
+        "intermediate_dim": 16,
+        "max_sequence_length": 12,
+    }
+
+
+@pytest.fixture
+def token_inputs():
+    rng = np.random.default_rng(0)
+    token_ids = rng.integers(1, 50, size=(2, 7)).astype("int32")
+    padding_mask = np.ones((2, 7), dtype="int32")
+    padding_mask[1, 4:] = 0
+    token_ids[1, 4:] = 0
+    return {"token_ids": token_ids, "padding_mask": padding_mask}

@@ -1,0 +1,81 @@
+import keras
+import numpy as np
+import pytest
+
+from distilbert_hub import DistilBertBackbone
+from distilbert_hub.layers.distilbert_embedding import sinusoidal_position_table
+from harness.golden import case_ids, load_case
+from harness.testing import ModelTestCase
+
+
+class TestDistilBertBackbone(ModelTestCase):
+    def test_backbone_basics(self, tiny_backbone_kwargs, token_inputs, tmp_path):
+        self.run_model_test(DistilBertBackbone, tiny_backbone_kwargs, token_inputs, (2, 7, 8), tmp_path)
+
+    @pytest.mark.parametrize(
+        "variant", [{"activation": "relu"}, {"sinusoidal_position_embedding": True, "attention_dropout": 0.0}]
+    )
+    def test_config_variants(self, tiny_backbone_kwargs, token_inputs, tmp_path, variant):
+        self.run_model_test(DistilBertBackbone, tiny_backbone_kwargs | variant, token_inputs, (2, 7, 8), tmp_path)
+
+    def test_hidden_states_model_returns_every_layer(self, tiny_backbone_kwargs, token_inputs):
+        backbone = DistilBertBackbone(**tiny_backbone_kwargs)
+        states = backbone.hidden_states_model()(token_inputs)
+        assert len(states) == tiny_backbone_kwargs["num_layers"] + 1
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(states[-1]), keras.ops.convert_to_numpy(backbone(token_inputs)))
+
+    def test_sinusoidal_table_equals_transformers(self):
+        case_id = next(i for i in case_ids(kind="backbone") if "sinusoidal" in i)
+        golden = load_case(case_id)
+        expected = golden.weights["embeddings.position_embeddings.weight"]
+        np.testing.assert_array_equal(sinusoidal_position_table(*expected.shape), expected)
+        backbone = DistilBertBackbone(
+            vocabulary_size=golden.config["vocab_size"],
+            num_layers=1,
+            num_heads=golden.config["n_heads"],
+            hidden_dim=golden.config["dim"],
+            intermediate_dim=8,
+            max_sequence_length=golden.config["max_position_embeddings"],
+            sinusoidal_position_embedding=True,
+        )
+        position = backbone.embeddings.position_embedding
+        assert not position.trainable
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(position), expected)
+
+    @pytest.mark.parametrize("entry", ["call", "predict"])
+    @pytest.mark.parametrize(
+        "bad, message",
+        [
+            ({"token_ids": [[3, 50]]}, "token id 50 at index (0, 1) is outside [0, vocabulary_size=50)"),
+            ({"token_ids": [[-1, 2]]}, "token id -1 at index (0, 0)"),
+            ({"token_ids": [[1, 2, 3]], "padding_mask": [[1, 1]]}, "'padding_mask' has shape (1, 2)"),
+            ({"token_ids": [[1] * 13]}, "sequence length 13 exceeds max_sequence_length=12"),
+        ],
+    )
+    def test_bad_inputs_raise_clear_errors(self, tiny_backbone_kwargs, bad, message, entry):
+        backbone = DistilBertBackbone(**tiny_backbone_kwargs)
+        token_ids = np.asarray(bad["token_ids"], dtype="int32")
+        padding_mask = np.asarray(bad.get("padding_mask", np.ones_like(token_ids)), dtype="int32")
+        inputs = {"token_ids": token_ids, "padding_mask": padding_mask}
+        with pytest.raises(ValueError) as error:
+            backbone(inputs) if entry == "call" else backbone.predict(inputs, verbose=0)
+        assert message in str(error.value)
+
+    def test_backend_tensor_ids_are_checked(self, tiny_backbone_kwargs):
+        backbone = DistilBertBackbone(**tiny_backbone_kwargs)
+        token_ids = keras.ops.convert_to_tensor(np.array([[1, 99]], dtype="int32"))
+        with pytest.raises(ValueError, match="token id 99"):
+            backbone({"token_ids": token_ids, "padding_mask": keras.ops.ones_like(token_ids)})
+
+    @pytest.mark.parametrize(
+        "override, message",
+        [
+            ({"num_heads": 3}, "num_heads=3 must divide hidden_dim=8"),
+            ({"activation": "gelu_new"}, "activation='gelu_new' is not supported"),
+            ({"num_layers": 0}, "num_layers must be a positive integer"),
+            ({"hidden_dim": 7, "num_heads": 1, "sinusoidal_position_embedding": True}, "needs an even hidden_dim"),
+        ],
+    )
+    def test_bad_config_raises(self, tiny_backbone_kwargs, override, message):
+        with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            DistilBertBackbone(**(tiny_backbone_kwargs | override))

@@ -1,0 +1,39 @@
+"""The registry of golden cases. Cases are code: each has a unique id and its
+own seed derived from that id, so adding a case never shifts another.
+
+Only `tools/make_goldens.py` imports this package; it needs transformers and
+torch, which the library never does.
+"""
+
+import hashlib
+
+REGISTRY = {}
+
+
+class Case:
+    def __init__(self, case_id, kind, build):
+        self.case_id = case_id
+        self.kind = kind
+        self.build = build  # build(case) -> Golden (without provenance)
+
+    @property
+    def seed(self):
+        return seed_for(self.case_id)
+
+
+def seed_for(name):
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
+
+
+def register(case_id, kind, build):
+    if case_id in REGISTRY:
+        raise ValueError(f"golden case id '{case_id}' is registered twice.")
+    if not case_id.replace("-", "_").replace("_", "a").isalnum():
+        raise ValueError(f"golden case id '{case_id}' must use letters, digits, '_' and '-'.")
+    REGISTRY[case_id] = Case(case_id, kind, build)
+
+
+def load_all():
+    from tools.golden_cases import backbone  # noqa: F401  (registers its cases)
+
+    return REGISTRY
