@@ -91,7 +91,7 @@ def case_summary(case):
 def cell(case):
     error, atol, passed, problem = case_summary(case)
     if problem:
-        return "ERROR"
+        return "not run" if case is None else "ERROR"
     return f"{error:.1e} <= {atol:.0e} {'ok' if passed else 'FAIL'}" if passed else f"{error:.1e} > {atol:.0e} FAIL"
 
 
@@ -150,18 +150,22 @@ def plot_layers(collected, backends, path):
 def report(backends, goldens, out_dir, layers):
     collected = collect(backends, goldens)
     lines, md = build_tables(collected, backends, layers)
+    all_cases = sorted({c for r in collected.values() for c in r.get("cases", {})})
     failures = []
     for backend in backends:
         result = collected[backend]
         if "crashed" in result:
             failures.append(f"{backend}: the backend process failed:\n{result['crashed']}")
             continue
-        for case_id, case in sorted(result["cases"].items()):
-            if "error" in case:
+        for case_id in all_cases:
+            case = result["cases"].get(case_id)
+            if case is None:
+                failures.append(f"{backend}: case '{case_id}' was not run (the manifest changed during the report?)")
+            elif "error" in case:
                 failures.append(f"{backend}: case '{case_id}': {case['error']}")
             else:
                 failures += [o["report"] for o in case["outputs"].values() if not o["passed"]]
-    n_cases = len({c for r in collected.values() for c in r.get("cases", {})})
+    n_cases = len(all_cases)
     verdict = "PASS" if not failures else f"FAIL ({len(failures)} problem(s))"
     summary = f"parity: {n_cases} case(s) x {len(backends)} backend(s): {verdict}"
     print("\n".join(lines))

@@ -4,13 +4,17 @@ Models are built from the golden's Hugging Face config and get the golden's
 weights through the same name mapping the checkpoint converter uses.
 """
 
+import hashlib
+
 import keras
 import numpy as np
 
 from distilbert_hub.convert.hf_config import backbone_kwargs_from_hf_config
 from distilbert_hub.convert.hf_weights import assign_hf_weights, backbone_weight_map
 from distilbert_hub.distilbert_backbone import DistilBertBackbone
+from distilbert_hub.distilbert_tokenizer import DistilBertTokenizer
 from harness.compare import compare
+from harness.golden import REPO_ROOT, GoldenError
 
 
 def backbone_from_golden(golden, backbone_cls=DistilBertBackbone):
@@ -36,7 +40,37 @@ def run_backbone_case(golden, backbone=None):
     }
 
 
-RUNNERS = {"backbone": run_backbone_case}
+def tokenizer_from_golden(golden):
+    config = dict(golden.config)
+    path = REPO_ROOT / config.pop("vocabulary")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != config.pop("vocabulary_sha256"):
+        raise GoldenError(f"case '{golden.case_id}': {path} is not the vocabulary the golden was made with.")
+    return DistilBertTokenizer(vocabulary=path, **config)
+
+
+def pad_rows(rows, width, fill, tail=()):
+    width = max([width] + [len(r) for r in rows])
+    out = np.full((len(rows), width) + tail, fill, dtype=np.int32)
+    for i, row in enumerate(rows):
+        if len(row):
+            out[i, : len(row)] = row
+    return out
+
+
+def run_tokenizer_case(golden):
+    tokenizer = tokenizer_from_golden(golden)
+    encoded = tokenizer.tokenize_with_offsets(golden.inputs["texts"])
+    width = golden.outputs["token_ids"].value.shape[1]
+    ids = [row_ids for row_ids, _ in encoded]
+    return {
+        "token_ids": pad_rows(ids, width, -1),
+        "token_mask": pad_rows([np.ones(len(r), np.int32) for r in ids], width, 0),
+        "offsets": pad_rows([offsets for _, offsets in encoded], width, -1, tail=(2,)),
+    }
+
+
+RUNNERS = {"backbone": run_backbone_case, "tokenizer": run_tokenizer_case}
 
 
 def run_case(golden):
@@ -50,7 +84,11 @@ def compare_outputs(golden, actual_outputs, backend=None):
     backend = backend or keras.backend.backend()
     comparisons = []
     for name, expected in sorted(golden.outputs.items()):
-        mask = golden.inputs[expected.real_token_mask] if expected.real_token_mask else None
+        mask = None
+        if expected.real_token_mask in golden.inputs:
+            mask = golden.inputs[expected.real_token_mask]
+        elif expected.real_token_mask:
+            mask = golden.outputs[expected.real_token_mask].value
         actual = actual_outputs.get(name)
         comparison = compare(
             actual if actual is not None else np.empty((0,)),

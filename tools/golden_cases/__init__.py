@@ -34,6 +34,6 @@ def register(case_id, kind, build):
 
 
 def load_all():
-    from tools.golden_cases import backbone  # noqa: F401  (registers its cases)
+    from tools.golden_cases import backbone, tokenizer  # noqa: F401  (they register their cases)
 
     return REGISTRY

@@ -1,0 +1,243 @@
+import json
+import os
+
+import numpy as np
+from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers
+
+SPECIAL_TOKENS = {
+    "pad_token": "[PAD]",
+    "unk_token": "[UNK]",
+    "cls_token": "[CLS]",
+    "sep_token": "[SEP]",
+    "mask_token": "[MASK]",
+}
+# transformers' WordPiece turns a word longer than this (in characters) into [UNK].
+MAX_INPUT_CHARS_PER_WORD = 100
+
+
+def _read_vocabulary(vocabulary):
+    """A list of tokens from a list, a `vocab.txt` path or a `tokenizer.json` path."""
+    if isinstance(vocabulary, (str, os.PathLike)):
+        path = os.fspath(vocabulary)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"vocabulary file {path!r} does not exist.")
+        if path.endswith(".json"):
+            with open(path, encoding="utf-8") as f:
+                spec = json.load(f)
+            vocab = (spec.get("model") or {}).get("vocab")
+            if not isinstance(vocab, dict) or (spec.get("model") or {}).get("type") != "WordPiece":
+                raise ValueError(f"{path}: not a WordPiece tokenizer.json (no model.vocab mapping).")
+            ids = sorted(vocab.values())
+            if ids != list(range(len(ids))):
+                raise ValueError(f"{path}: vocabulary ids are not 0..{len(ids) - 1} without gaps.")
+            return sorted(vocab, key=vocab.get), path
+        with open(path, encoding="utf-8") as f:
+            return [line.rstrip("\n").rstrip("\r") for line in f], path
+    if isinstance(vocabulary, dict):
+        return sorted(vocabulary, key=vocabulary.get), "vocabulary dict"
+    if isinstance(vocabulary, (list, tuple)):
+        for i, token in enumerate(vocabulary):
+            if not isinstance(token, str):
+                raise TypeError(f"vocabulary item {i} is {type(token).__name__} {token!r}, expected str.")
+        return list(vocabulary), "vocabulary list"
+    raise TypeError(
+        "vocabulary must be a list of tokens, a vocab.txt path or a tokenizer.json path; "
+        f"got {type(vocabulary).__name__}."
+    )
+
+
+def _check_vocabulary(tokens, source):
+    if not tokens:
+        raise ValueError(f"{source}: the vocabulary is empty.")
+    first_line = {}
+    for line, token in enumerate(tokens, start=1):
+        if token in first_line:
+            raise ValueError(
+                f"{source}: duplicate token {token!r} at entries {first_line[token]} and {line}."
+            )
+        if token == "":
+            raise ValueError(f"{source}: empty token at entry {line}.")
+        first_line[token] = line
+    missing = [t for t in SPECIAL_TOKENS.values() if t not in first_line]
+    if missing:
+        raise ValueError(f"{source}: the vocabulary lacks required special token(s) {missing}.")
+
+
+def _check_text(text, where):
+    if isinstance(text, str):
+        return text
+    if isinstance(text, np.str_):
+        return str(text)
+    if isinstance(text, (bytes, np.bytes_)):
+        try:
+            return bytes(text).decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ValueError(
+                f"{where} is bytes that are not valid UTF-8 ({error.reason} at byte {error.start})."
+            ) from None
+    raise TypeError(f"{where} is {type(text).__name__} {text!r:.60}, expected str.")
+
+
+class DistilBertTokenizer:
+    """WordPiece tokenizer equal to `transformers`' DistilBERT/BERT tokenizer.
+
+    The engine is Hugging Face `tokenizers` (Rust), configured exactly as
+    `transformers.BertTokenizer` configures it: BERT normalizer (clean text,
+    CJK spacing, accents, lowercase), BERT pre-tokenizer, WordPiece with
+    `[UNK]` and a 100-character word limit. No TensorFlow anywhere.
+
+    Calls return ids without special tokens, like KerasHub: a string gives a
+    1-D int32 array, a list of strings a list of such arrays, and with
+    `sequence_length` a dense int32 array padded with the pad id and truncated.
+
+    Args:
+        vocabulary: list of tokens, path to a `vocab.txt`, or path to an HF
+            `tokenizer.json` with a WordPiece model.
+        lowercase: lowercase the text (HF `do_lower_case`).
+        strip_accents: remove accents; None follows `lowercase`, as in HF.
+        tokenize_chinese_chars: put spaces around CJK characters.
+        special_tokens_in_strings: map literal "[MASK]", "[CLS]" ... in the text
+            to their ids (HF's default); if False they are ordinary text.
+        sequence_length: default length for dense output; None gives ragged.
+    """
+
+    def __init__(
+        self,
+        vocabulary=None,
+        lowercase=False,
+        strip_accents=None,
+        tokenize_chinese_chars=True,
+        special_tokens_in_strings=False,
+        sequence_length=None,
+    ):
+        if vocabulary is None:
+            raise ValueError("DistilBertTokenizer needs a vocabulary (list, vocab.txt or tokenizer.json).")
+        tokens, source = _read_vocabulary(vocabulary)
+        _check_vocabulary(tokens, source)
+        self.lowercase = bool(lowercase)
+        self.strip_accents = strip_accents if strip_accents is None else bool(strip_accents)
+        self.tokenize_chinese_chars = bool(tokenize_chinese_chars)
+        self.special_tokens_in_strings = bool(special_tokens_in_strings)
+        self.sequence_length = sequence_length
+        self._vocabulary = tokens
+        self._token_to_id = {token: i for i, token in enumerate(tokens)}
+        for attribute, token in SPECIAL_TOKENS.items():
+            setattr(self, attribute, token)
+            setattr(self, f"{attribute}_id", self._token_to_id[token])
+        self._tokenizer = self._build_engine()
+
+    def _build_engine(self):
+        engine = Tokenizer(
+            models.WordPiece(
+                self._token_to_id,
+                unk_token=self.unk_token,
+                max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD,
+            )
+        )
+        engine.normalizer = normalizers.BertNormalizer(
+            clean_text=True,
+            handle_chinese_chars=self.tokenize_chinese_chars,
+            strip_accents=self.strip_accents,
+            lowercase=self.lowercase,
+        )
+        engine.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        engine.decoder = decoders.WordPiece(prefix="##")
+        engine.add_special_tokens(
+            [AddedToken(token, special=True, normalized=False) for token in SPECIAL_TOKENS.values()]
+        )
+        engine.encode_special_tokens = not self.special_tokens_in_strings
+        return engine
+
+    # --- vocabulary -------------------------------------------------------------
+
+    def vocabulary_size(self):
+        return len(self._vocabulary)
+
+    def get_vocabulary(self):
+        return list(self._vocabulary)
+
+    def id_to_token(self, id):
+        if not 0 <= int(id) < len(self._vocabulary):
+            raise ValueError(f"id {id} is outside [0, vocabulary_size={len(self._vocabulary)}).")
+        return self._vocabulary[int(id)]
+
+    def token_to_id(self, token):
+        if token not in self._token_to_id:
+            raise ValueError(f"token {token!r} is not in the vocabulary.")
+        return self._token_to_id[token]
+
+    # --- tokenizing -------------------------------------------------------------
+
+    def _texts(self, inputs):
+        if inputs is None:
+            raise TypeError("DistilBertTokenizer got None; expected a string or a list of strings.")
+        if isinstance(inputs, (str, bytes, np.str_, np.bytes_)):
+            return [_check_text(inputs, "the input")], True
+        if isinstance(inputs, np.ndarray):
+            if inputs.ndim == 0:
+                return [_check_text(inputs.item(), "the input")], True
+            inputs = inputs.reshape(-1).tolist()
+        try:
+            items = list(inputs)
+        except TypeError:
+            raise TypeError(
+                f"DistilBertTokenizer got {type(inputs).__name__}; expected a string or a list of strings."
+            ) from None
+        return [_check_text(text, f"input item {i}") for i, text in enumerate(items)], False
+
+    def _encode(self, texts):
+        return self._tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+
+    def tokenize(self, inputs, sequence_length=None):
+        """Ids for a string (1-D) or a list of strings (list of 1-D, or 2-D
+        padded to `sequence_length`)."""
+        texts, single = self._texts(inputs)
+        sequence_length = sequence_length or self.sequence_length
+        if sequence_length is None:
+            ids = [np.asarray(e.ids, dtype=np.int32) for e in self._encode(texts)]
+            return ids[0] if single else ids
+        dense = np.full((len(texts), int(sequence_length)), self.pad_token_id, dtype=np.int32)
+        for row, encoding in enumerate(self._encode(texts)):
+            row_ids = encoding.ids[:sequence_length]
+            dense[row, : len(row_ids)] = row_ids
+        return dense[0] if single else dense
+
+    __call__ = tokenize
+
+    def tokenize_with_offsets(self, inputs):
+        """(ids, offsets): offsets `[n, 2]` are character start/end positions in
+        the original string (before normalization) for every token."""
+        texts, single = self._texts(inputs)
+        encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
+        result = [
+            (np.asarray(e.ids, dtype=np.int32), np.asarray(e.offsets, dtype=np.int32).reshape(-1, 2))
+            for e in encodings
+        ]
+        return result[0] if single else result
+
+    def detokenize(self, ids):
+        """Text for 1-D ids, or a list of texts for 2-D / a list of 1-D ids."""
+        array = ids if isinstance(ids, list) else np.asarray(ids)
+        rows = [array] if np.ndim(array[0] if len(array) else array) == 0 else list(array)
+        texts = []
+        for row in rows:
+            row = [int(i) for i in np.asarray(row).reshape(-1)]
+            bad = [i for i in row if not 0 <= i < len(self._vocabulary)]
+            if bad:
+                raise ValueError(f"id {bad[0]} is outside [0, vocabulary_size={len(self._vocabulary)}).")
+            texts.append(self._tokenizer.decode(row, skip_special_tokens=False))
+        return texts[0] if rows and rows[0] is array else texts
+
+    def get_config(self):
+        return {
+            "vocabulary": self.get_vocabulary(),
+            "lowercase": self.lowercase,
+            "strip_accents": self.strip_accents,
+            "tokenize_chinese_chars": self.tokenize_chinese_chars,
+            "special_tokens_in_strings": self.special_tokens_in_strings,
+            "sequence_length": self.sequence_length,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
