@@ -23,6 +23,7 @@ try:
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
     settings.register_profile("dev", deadline=None, max_examples=50, print_blob=True)
+    settings.register_profile("thorough", deadline=None, max_examples=2000, print_blob=True)
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 except ImportError:  # hypothesis is a test extra; the report does not need it
     pass

@@ -216,17 +216,23 @@ class DistilBertTokenizer:
         return result[0] if single else result
 
     def detokenize(self, ids):
-        """Text for 1-D ids, or a list of texts for 2-D / a list of 1-D ids."""
-        array = ids if isinstance(ids, list) else np.asarray(ids)
-        rows = [array] if np.ndim(array[0] if len(array) else array) == 0 else list(array)
-        texts = []
-        for row in rows:
-            row = [int(i) for i in np.asarray(row).reshape(-1)]
-            bad = [i for i in row if not 0 <= i < len(self._vocabulary)]
-            if bad:
-                raise ValueError(f"id {bad[0]} is outside [0, vocabulary_size={len(self._vocabulary)}).")
-            texts.append(self._tokenizer.decode(row, skip_special_tokens=False))
-        return texts[0] if rows and rows[0] is array else texts
+        """Text for 1-D ids, or a list of texts for 2-D ids / a list of 1-D ids."""
+        if isinstance(ids, (list, tuple)):
+            batched = len(ids) > 0 and np.ndim(ids[0]) > 0
+        else:
+            ids = np.asarray(ids)
+            if ids.ndim not in (1, 2):
+                raise ValueError(f"detokenize takes 1-D or 2-D ids; got shape {ids.shape}.")
+            batched = ids.ndim == 2
+        texts = [self._decode_row(row) for row in (ids if batched else [ids])]
+        return texts if batched else texts[0]
+
+    def _decode_row(self, row):
+        row = [int(i) for i in np.asarray(row, dtype=np.int64).reshape(-1)]
+        bad = [i for i in row if not 0 <= i < len(self._vocabulary)]
+        if bad:
+            raise ValueError(f"id {bad[0]} is outside [0, vocabulary_size={len(self._vocabulary)}).")
+        return self._tokenizer.decode(row, skip_special_tokens=False)
 
     def get_config(self):
         return {
