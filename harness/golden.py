@@ -209,6 +209,7 @@ def manifest_entry(golden, file_name):
     return {
         "file": file_name,
         "kind": golden.kind,
+        "tier": golden.provenance.get("tier", "default"),
         "digest": content_digest(golden),
         "provenance": golden.provenance,
     }
@@ -234,10 +235,14 @@ def read_manifest(directory=None):
     return manifest["cases"]
 
 
-def case_ids(directory=None, kind=None):
-    """Ids of the manifest's cases (of one kind), sorted."""
+def case_ids(directory=None, kind=None, tiers=("default",)):
+    """Ids of the manifest's cases of these tiers (and of one kind), sorted."""
     cases = read_manifest(directory)
-    return sorted(case_id for case_id, entry in cases.items() if kind in (None, entry["kind"]))
+    return sorted(
+        case_id
+        for case_id, entry in cases.items()
+        if kind in (None, entry["kind"]) and entry.get("tier", "default") in tiers
+    )
 
 
 def load_case(case_id, directory=None):

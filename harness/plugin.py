@@ -46,11 +46,22 @@ def pytest_report_header(config):
     }
     manifest = Path(DEFAULT_GOLDENS_DIR) / MANIFEST_NAME
     digest = hashlib.sha256(manifest.read_bytes()).hexdigest()[:16] if manifest.is_file() else "missing"
+    from harness.devices import current_profile
+
+    profile = current_profile()
     return [
-        f"distilbert-hub: KERAS_BACKEND={backend}",
+        f"distilbert-hub: KERAS_BACKEND={backend}, device {profile.device} "
+        f"(tolerance floor {profile.atol_floor:g}: {profile.reason})",
         "versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v),
         f"goldens: {manifest} sha256 {digest}; hypothesis profile {os.environ.get('HYPOTHESIS_PROFILE', 'ci')}",
     ]
+
+
+def pytest_configure(config):
+    if "KERAS_BACKEND" in os.environ:
+        from harness.devices import use_full_float32
+
+        use_full_float32()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,7 +1,7 @@
 """The parity report: every golden case on every requested backend.
 
     python -m harness report [--backend jax,tensorflow,torch] [--goldens DIR]
-                             [--layers] [--out DIR]
+                             [--tier default|large|extra_large] [--layers] [--out DIR]
 
 Each backend runs in its own Python process (`python -m harness run-backend`),
 since a process holds one Keras backend and TensorFlow must not meet torch's
@@ -21,18 +21,27 @@ from pathlib import Path
 from harness.golden import GoldenError, case_ids, goldens_dir, load_case
 
 BACKENDS = ("jax", "tensorflow", "torch")
+# A report tier includes the tiers below it.
+TIER_CASES = {
+    "default": ("default",),
+    "large": ("default", "large"),
+    "extra_large": ("default", "large", "extra_large"),
+}
 
 
 # --- one backend, in this process ---------------------------------------------
 
 
-def run_backend(goldens, output_path):
+def run_backend(goldens, tier, output_path):
     import keras
 
+    from harness.devices import current_profile, use_full_float32
     from harness.runner import compare_outputs, run_case
 
-    results = {"backend": keras.backend.backend(), "keras": keras.__version__, "cases": {}}
-    for case_id in case_ids(goldens):
+    use_full_float32()
+    profile = current_profile()
+    results = {"backend": keras.backend.backend(), "keras": keras.__version__, "device": profile.device, "cases": {}}
+    for case_id in case_ids(goldens, tiers=TIER_CASES[tier]):
         try:
             golden = load_case(case_id, goldens)
             comparisons = compare_outputs(golden, run_case(golden))
@@ -61,13 +70,14 @@ def run_backend(goldens, output_path):
 # --- all backends, each in a child process ------------------------------------
 
 
-def collect(backends, goldens):
+def collect(backends, goldens, tier):
     collected = {}
     for backend in backends:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "result.json"
             env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
-            command = [sys.executable, "-m", "harness", "run-backend", "--goldens", str(goldens), "--json", str(out)]
+            command = [sys.executable, "-m", "harness", "run-backend", "--goldens", str(goldens), "--tier", tier,
+                       "--json", str(out)]
             print(f"running {backend} ...", file=sys.stderr, flush=True)
             child = subprocess.run(command, env=env, capture_output=True, text=True)
             if child.returncode != 0 or not out.is_file():
@@ -147,8 +157,8 @@ def plot_layers(collected, backends, path):
     return True
 
 
-def report(backends, goldens, out_dir, layers):
-    collected = collect(backends, goldens)
+def report(backends, goldens, tier, out_dir, layers):
+    collected = collect(backends, goldens, tier)
     lines, md = build_tables(collected, backends, layers)
     all_cases = sorted({c for r in collected.values() for c in r.get("cases", {})})
     failures = []
@@ -167,7 +177,7 @@ def report(backends, goldens, out_dir, layers):
                 failures += [o["report"] for o in case["outputs"].values() if not o["passed"]]
     n_cases = len(all_cases)
     verdict = "PASS" if not failures else f"FAIL ({len(failures)} problem(s))"
-    summary = f"parity: {n_cases} case(s) x {len(backends)} backend(s): {verdict}"
+    summary = f"parity ({tier} tier): {n_cases} case(s) x {len(backends)} backend(s): {verdict}"
     print("\n".join(lines))
     print()
     for failure in failures:
@@ -189,16 +199,19 @@ def main(argv=None):
     rep = sub.add_parser("report", help="run every golden on every backend and print the table")
     rep.add_argument("--backend", default=",".join(BACKENDS), help="comma-separated backends")
     rep.add_argument("--goldens", default=None, help="goldens folder (default: goldens/)")
+    rep.add_argument("--tier", choices=sorted(TIER_CASES), default="default",
+                     help="default: tiny goldens; large: + smallest preset at full size; extra_large: + every preset")
     rep.add_argument("--layers", action="store_true", help="also print every output's error")
     rep.add_argument("--out", default="reports", help="folder for parity.json/.md/.png")
     one = sub.add_parser("run-backend", help="(internal) run every golden on $KERAS_BACKEND")
     one.add_argument("--goldens", default=None)
+    one.add_argument("--tier", choices=sorted(TIER_CASES), default="default")
     one.add_argument("--json", required=True)
     args = parser.parse_args(argv)
 
     goldens = goldens_dir(args.goldens)
     if args.command == "run-backend":
-        run_backend(goldens, args.json)
+        run_backend(goldens, args.tier, args.json)
         return 0
     backends = [b.strip() for b in args.backend.split(",") if b.strip()]
     unknown = sorted(set(backends) - set(BACKENDS))
@@ -209,4 +222,4 @@ def main(argv=None):
     except GoldenError as error:
         print(f"parity: {error}", file=sys.stderr)
         return 1
-    return report(backends, goldens, args.out, args.layers)
+    return report(backends, goldens, args.tier, args.out, args.layers)

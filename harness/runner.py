@@ -14,13 +14,33 @@ from distilbert_hub.convert.hf_weights import assign_hf_weights, backbone_weight
 from distilbert_hub.distilbert_backbone import DistilBertBackbone
 from distilbert_hub.distilbert_tokenizer import DistilBertTokenizer
 from harness.compare import compare
+from harness.devices import current_profile
 from harness.golden import REPO_ROOT, GoldenError
+from harness.seeded_weights import seeded_weights, weights_digest
+
+
+def golden_weights(golden, entries):
+    """The golden's weights: stored ones, or (full-size cases) regenerated from
+    the recorded seed and checked against the recorded digest."""
+    if golden.weights:
+        return golden.weights
+    seed, digest = golden.provenance.get("weights_seed"), golden.provenance.get("weights_sha256")
+    if seed is None or digest is None:
+        raise GoldenError(f"case '{golden.case_id}': no weights and no weights_seed/weights_sha256.")
+    weights = seeded_weights({e.hf_name: e.hf_shape for e in entries}, seed)
+    if weights_digest(weights) != digest:
+        raise GoldenError(
+            f"case '{golden.case_id}': weights regenerated from seed {seed} have digest "
+            f"{weights_digest(weights)}, the golden recorded {digest}."
+        )
+    return weights
 
 
 def backbone_from_golden(golden, backbone_cls=DistilBertBackbone):
     kwargs = backbone_kwargs_from_hf_config(golden.config, source=golden.case_id)
     backbone = backbone_cls(**kwargs)
-    assign_hf_weights(backbone_weight_map(backbone), golden.weights, source=golden.case_id)
+    entries = backbone_weight_map(backbone)
+    assign_hf_weights(entries, golden_weights(golden, entries), source=golden.case_id)
     return backbone
 
 
@@ -79,9 +99,14 @@ def run_case(golden):
     return RUNNERS[golden.kind](golden)
 
 
-def compare_outputs(golden, actual_outputs, backend=None):
-    """One `Comparison` per golden output; an output the run lacks is a failure."""
+def compare_outputs(golden, actual_outputs, backend=None, profile=None):
+    """One `Comparison` per golden output; an output the run lacks is a failure.
+
+    `profile` (default: the current device's) may raise float tolerances for
+    an accelerator, with its reason; on CPU the golden's tolerance stands.
+    """
     backend = backend or keras.backend.backend()
+    profile = profile or current_profile()
     comparisons = []
     for name, expected in sorted(golden.outputs.items()):
         mask = None
@@ -89,16 +114,20 @@ def compare_outputs(golden, actual_outputs, backend=None):
             mask = golden.inputs[expected.real_token_mask]
         elif expected.real_token_mask:
             mask = golden.outputs[expected.real_token_mask].value
+        atol, reason = expected.atol, expected.tolerance_reason
+        is_float = np.issubdtype(expected.value.dtype, np.floating)
+        if is_float and profile.atol_floor > atol:
+            atol, reason = profile.atol_floor, f"{profile.device} profile: {profile.reason}"
         actual = actual_outputs.get(name)
         comparison = compare(
             actual if actual is not None else np.empty((0,)),
             expected.value,
-            atol=expected.atol,
+            atol=atol,
             rtol=expected.rtol,
-            tolerance_reason=expected.tolerance_reason,
+            tolerance_reason=reason,
             case_id=golden.case_id,
             output=name,
-            backend=backend,
+            backend=backend if profile.device == "cpu" else f"{backend}-{profile.device}",
             real_token_mask=mask,
         )
         if actual is None:

@@ -55,7 +55,7 @@ def provenance(case):
 
 def build(case):
     golden = case.build(case)
-    golden.provenance = provenance(case)
+    golden.provenance = provenance(case) | {"tier": case.tier} | golden.provenance
     return golden
 
 

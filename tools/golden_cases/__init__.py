@@ -10,11 +10,15 @@ import hashlib
 REGISTRY = {}
 
 
+TIERS = ("default", "large", "extra_large")
+
+
 class Case:
-    def __init__(self, case_id, kind, build):
+    def __init__(self, case_id, kind, build, tier):
         self.case_id = case_id
         self.kind = kind
         self.build = build  # build(case) -> Golden (without provenance)
+        self.tier = tier
 
     @property
     def seed(self):
@@ -25,15 +29,17 @@ def seed_for(name):
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
 
 
-def register(case_id, kind, build):
+def register(case_id, kind, build, tier="default"):
+    if tier not in TIERS:
+        raise ValueError(f"golden case '{case_id}': tier {tier!r} is not one of {TIERS}.")
     if case_id in REGISTRY:
         raise ValueError(f"golden case id '{case_id}' is registered twice.")
     if not case_id.replace("-", "_").replace("_", "a").isalnum():
         raise ValueError(f"golden case id '{case_id}' must use letters, digits, '_' and '-'.")
-    REGISTRY[case_id] = Case(case_id, kind, build)
+    REGISTRY[case_id] = Case(case_id, kind, build, tier)
 
 
 def load_all():
-    from tools.golden_cases import backbone, tokenizer  # noqa: F401  (they register their cases)
+    from tools.golden_cases import backbone, presets, tokenizer  # noqa: F401  (they register their cases)
 
     return REGISTRY

@@ -1,3 +1,5 @@
+import warnings
+
 import keras
 import numpy as np
 from keras import ops
@@ -61,7 +63,11 @@ class DistilBertAttention(keras.layers.Layer):
         if padding_mask is not None:
             key_is_real = ops.cast(padding_mask, "bool")[:, None, None, :]
             scores = ops.where(key_is_real, scores, np.finfo("float32").min)
-        weights = ops.softmax(scores, axis=-1)
+        with warnings.catch_warnings():
+            # Keras warns on a softmax over one element; one key is a valid
+            # (one-token) sequence here.
+            warnings.filterwarnings("ignore", "You are using a softmax over axis")
+            weights = ops.softmax(scores, axis=-1)
         weights = self.dropout_layer(ops.cast(weights, value.dtype), training=training)
 
         context = ops.matmul(weights, value)

@@ -1,0 +1,12 @@
+"""`pytest -m large`: the smallest preset at full size, every layer."""
+
+import pytest
+
+from harness.golden import case_ids
+from harness.testing import ModelTestCase
+
+
+class TestSmallestPresetParity(ModelTestCase):
+    @pytest.mark.parametrize("case_id", case_ids(tiers=("large",)))
+    def test_full_size_hidden_states_match_transformers(self, case_id):
+        self.run_golden_case(case_id)
