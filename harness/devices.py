@@ -2,15 +2,19 @@
 
 Goldens carry CPU float32 tolerances. On an accelerator the harness first
 turns off reduced-precision float32 matmuls (TF32 on NVIDIA GPUs, bf16 passes
-on TPUs), then allows the extra rounding that other kernels and summation
-orders bring: each profile's floor raises a float output's atol, never lowers
-it, and says why. Integer outputs stay exact everywhere.
+on TPUs), then allows what rounding the device still adds: each profile's
+floor raises a float output's atol, never lowers it, and says why. Integer
+outputs stay exact everywhere. `DISTILBERT_HUB_ALLOW_TF32=1` keeps TF32 on
+and selects the looser `gpu-tf32` profile, to measure what TF32 costs.
 """
 
 import os
 from dataclasses import dataclass
 
 import keras
+
+
+TF32_FLOOR = 1e-2
 
 
 @dataclass(frozen=True)
@@ -22,18 +26,27 @@ class ToleranceProfile:
 
 PROFILES = {
     "cpu": ToleranceProfile("cpu", 0.0, "the golden's own tolerance"),
+    # Measured on an H200 (jax 0.11 and torch 2.11, CUDA 13): worst 3.7e-6 over
+    # every golden, tiny and full size, so the CPU tolerance stands on GPU.
     "gpu": ToleranceProfile(
-        "gpu",
-        5e-5,
-        "GPU float32 with TF32 off: cuBLAS/cuDNN kernels sum in another order than "
-        "CPU BLAS, and GELU/softmax use fused kernels; measured on an H100 below 2e-5",
+        "gpu", 0.0, "the golden's own tolerance (TF32 off; worst 3.7e-6 measured on an H200)"
+    ),
+    "gpu-tf32": ToleranceProfile(
+        "gpu-tf32",
+        TF32_FLOOR,
+        "TF32 matmuls (10-bit mantissa, DISTILBERT_HUB_ALLOW_TF32=1) round each "
+        "product to about 1e-3 relative",
     ),
     "tpu": ToleranceProfile(
         "tpu",
         5e-4,
-        "TPU float32 matmuls at 'highest' precision are emulated with bf16 passes",
+        "TPU float32 matmuls at 'highest' precision are emulated with bf16 passes (not yet measured here)",
     ),
 }
+
+
+def tf32_allowed():
+    return os.environ.get("DISTILBERT_HUB_ALLOW_TF32") == "1"
 
 
 def accelerator():
@@ -60,7 +73,10 @@ def accelerator():
 
 
 def use_full_float32():
-    """Turn off reduced-precision float32 matmuls on the current backend."""
+    """Turn off reduced-precision float32 matmuls on the current backend
+    (unless DISTILBERT_HUB_ALLOW_TF32=1 asks to measure them)."""
+    if tf32_allowed():
+        return
     backend = keras.backend.backend()
     if backend == "jax":
         import jax
@@ -78,4 +94,7 @@ def use_full_float32():
 
 
 def current_profile():
-    return PROFILES[accelerator()]
+    device = accelerator()
+    if device == "gpu" and tf32_allowed():
+        return PROFILES["gpu-tf32"]
+    return PROFILES[device]

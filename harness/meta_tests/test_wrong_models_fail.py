@@ -64,7 +64,7 @@ def test_wrong_backbone_fails_with_readable_report(monkeypatch, mutation):
     failed = next(c for c in comparisons if not c.passed)
     index, actual, expected, _ = failed.worst[0]
     for needle in (GELU_CASE, failed.output, "DOES NOT MATCH", str(index), f"{actual:.8g}", f"{expected:.8g}",
-                   "max abs error", "tolerance", f'tox -e {keras.backend.backend()} -- -k "{GELU_CASE}"'):
+                   "max abs error", "tolerance", f'tox -e {failed.backend} -- -k "{GELU_CASE}"'):
         assert needle in report, f"report lacks {needle!r}:\n{report}"
 
 
