@@ -34,8 +34,8 @@ PROFILES = {
     "gpu-tf32": ToleranceProfile(
         "gpu-tf32",
         TF32_FLOOR,
-        "TF32 matmuls (10-bit mantissa, DISTILBERT_HUB_ALLOW_TF32=1) round each "
-        "product to about 1e-3 relative",
+        "TF32 matmuls (10-bit mantissa, DISTILBERT_HUB_ALLOW_TF32=1): worst 4.4e-3 "
+        "measured on an H200 (jax; torch keeps float32 matmuls unless told otherwise)",
     ),
     "tpu": ToleranceProfile(
         "tpu",
