@@ -10,7 +10,7 @@ import keras
 import numpy as np
 
 from distilbert_hub.convert.hf_config import backbone_kwargs_from_hf_config
-from distilbert_hub.convert.hf_weights import assign_hf_weights, backbone_weight_map
+from distilbert_hub.convert.hf_weights import assign_hf_weights, assign_task_hf_weights, backbone_weight_map
 from distilbert_hub.distilbert_backbone import DistilBertBackbone
 from distilbert_hub.distilbert_tokenizer import DistilBertTokenizer
 from harness.compare import compare
@@ -90,7 +90,32 @@ def run_tokenizer_case(golden):
     }
 
 
-RUNNERS = {"backbone": run_backbone_case, "tokenizer": run_tokenizer_case}
+def task_from_golden(golden):
+    """The task model of a head golden, with the golden's weights loaded
+    through the converter's mapping."""
+    import distilbert_hub as hub
+
+    head = golden.provenance["head"]
+    backbone = DistilBertBackbone(**backbone_kwargs_from_hf_config(golden.config, source=golden.case_id))
+    if head == "text_classifier":
+        task = hub.DistilBertTextClassifier(backbone, num_classes=golden.weights["classifier.weight"].shape[0])
+    elif head == "token_classifier":
+        task = hub.DistilBertTokenClassifier(backbone, num_classes=golden.weights["classifier.weight"].shape[0])
+    else:
+        task = {"masked_lm": hub.DistilBertMaskedLM, "question_answerer": hub.DistilBertQuestionAnswerer,
+                "multiple_choice": hub.DistilBertMultipleChoice}[head](backbone)
+    assign_task_hf_weights(task, golden.weights, source=golden.case_id)
+    return task
+
+
+def run_head_case(golden):
+    outputs = task_from_golden(golden)(dict(golden.inputs), training=False)
+    if not isinstance(outputs, dict):
+        outputs = {"logits": outputs}
+    return {name: keras.ops.convert_to_numpy(value) for name, value in outputs.items()}
+
+
+RUNNERS = {"backbone": run_backbone_case, "tokenizer": run_tokenizer_case, "head": run_head_case}
 
 
 def run_case(golden):

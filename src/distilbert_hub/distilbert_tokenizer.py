@@ -2,7 +2,7 @@ import json
 import os
 
 import numpy as np
-from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers
+from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
 SPECIAL_TOKENS = {
     "pad_token": "[PAD]",
@@ -214,6 +214,44 @@ class DistilBertTokenizer:
             for e in encodings
         ]
         return result[0] if single else result
+
+    def tokenize_words(self, word_lists):
+        """For pre-split words (a list of lists of strings): per row the ids
+        and, per id, the index of the word it came from (as HF's
+        `is_split_into_words=True` and `word_ids()`)."""
+        rows = []
+        for i, words in enumerate(word_lists):
+            if isinstance(words, (str, bytes)) or words is None:
+                raise TypeError(f"row {i} must be a list of words, got {type(words).__name__}.")
+            rows.append([_check_text(w, f"row {i} word {j}") for j, w in enumerate(words)])
+        encodings = self._tokenizer.encode_batch(rows, is_pretokenized=True, add_special_tokens=False)
+        return [(np.asarray(e.ids, np.int32), np.asarray(e.word_ids, np.int32)) for e in encodings]
+
+    def pair_windows(self, first_texts, second_texts, sequence_length, stride):
+        """`[CLS] a [SEP] b [SEP]` windows of `sequence_length` that cut only
+        the second text, consecutive windows sharing `stride` tokens (HF's
+        `truncation="only_second", return_overflowing_tokens=True`).
+        Returns the Rust encodings, one list of windows per pair."""
+        engine = Tokenizer.from_str(self._tokenizer.to_str())
+        engine.encode_special_tokens = self._tokenizer.encode_special_tokens
+        engine.post_processor = processors.TemplateProcessing(
+            single=f"{self.cls_token} $A {self.sep_token}",
+            pair=f"{self.cls_token} $A {self.sep_token} $B:1 {self.sep_token}:1",
+            special_tokens=[(self.cls_token, self.cls_token_id), (self.sep_token, self.sep_token_id)],
+        )
+        engine.enable_truncation(sequence_length, stride=stride, strategy="only_second")
+        windows = []
+        for row, (a, b) in enumerate(zip(first_texts, second_texts)):
+            a, b = _check_text(a, f"question {row}"), _check_text(b, f"context {row}")
+            try:
+                encoding = engine.encode(a, b)
+            except Exception as error:
+                raise ValueError(
+                    f"row {row}: the first text does not leave room for the second in {sequence_length} "
+                    f"tokens with stride {stride} ({error})."
+                ) from None
+            windows.append([encoding] + list(encoding.overflowing))
+        return windows
 
     def detokenize(self, ids):
         """Text for 1-D ids, or a list of texts for 2-D ids / a list of 1-D ids."""

@@ -113,3 +113,49 @@ def export_hf_weights(entries):
         value = keras.ops.convert_to_numpy(entry.variable)
         state[entry.hf_name] = np.ascontiguousarray(value.T if entry.transpose else value)
     return state
+
+
+def task_weight_map(task):
+    """Entries for a task model: its backbone under `distilbert.` and its head
+    under the names of the matching `transformers` class."""
+    from distilbert_hub.distilbert_masked_lm import DistilBertMaskedLM
+    from distilbert_hub.distilbert_multiple_choice import DistilBertMultipleChoice
+    from distilbert_hub.distilbert_question_answerer import DistilBertQuestionAnswerer
+    from distilbert_hub.distilbert_text_classifier import DistilBertTextClassifier
+    from distilbert_hub.distilbert_token_classifier import DistilBertTokenClassifier
+
+    entries = backbone_weight_map(task.backbone, prefix="distilbert.")
+    if isinstance(task, (DistilBertTextClassifier, DistilBertMultipleChoice)):
+        return entries + dense_entries("pre_classifier", task.pooled_dense) + dense_entries(
+            "classifier", task.output_dense
+        )
+    if isinstance(task, DistilBertTokenClassifier):
+        return entries + dense_entries("classifier", task.output_dense)
+    if isinstance(task, DistilBertQuestionAnswerer):
+        return entries + dense_entries("qa_outputs", task.output_dense)
+    if isinstance(task, DistilBertMaskedLM):
+        head = task.masked_lm_head
+        return entries + [
+            *dense_entries("vocab_transform", head.transform_dense),
+            *layer_norm_entries("vocab_layer_norm", head.layer_norm),
+            WeightEntry("vocab_projector.bias", head.bias),
+        ]
+    raise TypeError(f"no Hugging Face weight mapping for {type(task).__name__}.")
+
+
+# `vocab_projector.weight` is tied to the word embeddings in DistilBertForMaskedLM.
+TIED_WEIGHTS = {"vocab_projector.weight": "distilbert.embeddings.word_embeddings.weight"}
+
+
+def assign_task_hf_weights(task, state_dict, source="checkpoint"):
+    """`assign_hf_weights` for a task; tied copies must equal their source."""
+    state_dict = dict(state_dict)
+    for tied, original in TIED_WEIGHTS.items():
+        if tied in state_dict:
+            if original in state_dict and not np.array_equal(state_dict[tied], state_dict[original]):
+                raise ValueError(
+                    f"{source}: '{tied}' differs from '{original}'; this model ties them, so an "
+                    "untied checkpoint cannot be loaded exactly."
+                )
+            del state_dict[tied]
+    return assign_hf_weights(task_weight_map(task), state_dict, source=source)

@@ -1,0 +1,63 @@
+import keras
+import numpy as np
+
+from distilbert_hub.input_checks import concrete_values
+from distilbert_hub.layers.distilbert_masked_lm_head import DistilBertMaskedLMHead
+from distilbert_hub.task import Task, check_backbone, check_class_labels
+
+
+@keras.saving.register_keras_serializable(package="distilbert_hub")
+class DistilBertMaskedLM(Task):
+    """Masked language modelling, equal to `DistilBertForMaskedLM` at the
+    masked positions.
+
+    Inputs `token_ids`, `padding_mask` `[batch, length]` and `mask_positions`
+    `[batch, num_positions]`; output logits `[batch, num_positions,
+    vocabulary_size]`. The projection is tied to the token embedding.
+    """
+
+    def __init__(self, backbone, preprocessor=None, **kwargs):
+        check_backbone(backbone)
+
+        # === Layers ===
+        self.masked_lm_head = DistilBertMaskedLMHead(
+            vocabulary_size=backbone.vocabulary_size,
+            hidden_dim=backbone.hidden_dim,
+            activation=backbone.activation,
+            embedding_layer=backbone.embeddings,
+            dtype=backbone.dtype_policy,
+            name="mlm_head",
+        )
+
+        # === Functional Model ===
+        inputs = {
+            **backbone.input,
+            "mask_positions": keras.Input(shape=(None,), dtype="int32", name="mask_positions"),
+        }
+        hidden_states = backbone({k: inputs[k] for k in ("token_ids", "padding_mask")})
+        outputs = self.masked_lm_head(hidden_states, inputs["mask_positions"])
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self._setup_task(backbone, preprocessor)
+
+    def check_inputs(self, x):
+        super().check_inputs(x)
+        if not isinstance(x, dict) or "mask_positions" not in x:
+            return
+        positions = concrete_values(x["mask_positions"])
+        length = np.shape(x["token_ids"])[-1]
+        if positions is not None and positions.size and ((positions < 0) | (positions >= length)).any():
+            bad = positions[(positions < 0) | (positions >= length)][0]
+            raise ValueError(f"DistilBertMaskedLM: mask position {int(bad)} is outside the sequence [0, {length}).")
+
+    def check_labels(self, y, x):
+        check_class_labels(y, self.backbone.vocabulary_size, type(self).__name__)
+
+    def compile(self, optimizer="auto", loss="auto", weighted_metrics="auto", **kwargs):
+        """Defaults: Adam(5e-5); cross-entropy on logits; weighted accuracy."""
+        optimizer = keras.optimizers.Adam(5e-5) if optimizer == "auto" else optimizer
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True) if loss == "auto" else loss
+        if weighted_metrics == "auto":
+            weighted_metrics = [keras.metrics.SparseCategoricalAccuracy()]
+        super().compile(optimizer=optimizer, loss=loss, weighted_metrics=weighted_metrics, **kwargs)

@@ -1,0 +1,54 @@
+import keras
+import numpy as np
+
+from distilbert_hub.layers.choice_reshape import FlattenChoices, UnflattenChoices
+from distilbert_hub.task import Task, check_backbone, check_class_labels
+
+
+@keras.saving.register_keras_serializable(package="distilbert_hub")
+class DistilBertMultipleChoice(Task):
+    """Multiple choice, equal to `DistilBertForMultipleChoice`: every choice's
+    first token -> Dense + ReLU -> dropout -> Dense(1). Inputs
+    `[batch, num_choices, length]`, logits `[batch, num_choices]`."""
+
+    def __init__(self, backbone, preprocessor=None, dropout=0.2, **kwargs):
+        check_backbone(backbone)
+
+        # === Layers ===
+        self.flatten_ids = FlattenChoices(name="flatten_token_ids")
+        self.flatten_mask = FlattenChoices(name="flatten_padding_mask")
+        self.pooled_dense = keras.layers.Dense(backbone.hidden_dim, activation="relu",
+                                               dtype=backbone.dtype_policy, name="pooled_dense")
+        self.output_dropout = keras.layers.Dropout(dropout, dtype=backbone.dtype_policy, name="output_dropout")
+        self.output_dense = keras.layers.Dense(1, dtype=backbone.dtype_policy, name="choice_score")
+        self.unflatten = UnflattenChoices(name="logits")
+
+        # === Functional Model ===
+        inputs = {
+            "token_ids": keras.Input(shape=(None, None), dtype="int32", name="token_ids"),
+            "padding_mask": keras.Input(shape=(None, None), dtype="int32", name="padding_mask"),
+        }
+        flat = {"token_ids": self.flatten_ids(inputs["token_ids"]),
+                "padding_mask": self.flatten_mask(inputs["padding_mask"])}
+        x = backbone(flat)[:, 0, :]
+        scores = self.output_dense(self.output_dropout(self.pooled_dense(x)))
+        outputs = self.unflatten(scores, inputs["token_ids"])
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.dropout = dropout
+        self._setup_task(backbone, preprocessor)
+
+    def check_labels(self, y, x):
+        if isinstance(x, dict) and np.ndim(x["token_ids"]) == 3:
+            check_class_labels(y, int(np.shape(x["token_ids"])[1]), type(self).__name__)
+
+    def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
+        """Defaults: Adam(5e-5); cross-entropy over the choices; accuracy."""
+        optimizer = keras.optimizers.Adam(5e-5) if optimizer == "auto" else optimizer
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True) if loss == "auto" else loss
+        metrics = [keras.metrics.SparseCategoricalAccuracy()] if metrics == "auto" else metrics
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def get_config(self):
+        return super().get_config() | {"dropout": self.dropout}

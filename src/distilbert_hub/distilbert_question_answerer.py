@@ -1,0 +1,59 @@
+import keras
+import numpy as np
+
+from distilbert_hub.task import Task, check_backbone
+
+
+@keras.saving.register_keras_serializable(package="distilbert_hub")
+class DistilBertQuestionAnswerer(Task):
+    """Extractive question answering, equal to
+    `DistilBertForQuestionAnswering`: dropout -> Dense(2) on every token.
+    Outputs `{"start_logits", "end_logits"}`, each `[batch, length]`.
+    `answer(questions, contexts)` decodes the best spans back to text."""
+
+    def __init__(self, backbone, preprocessor=None, dropout=0.1, **kwargs):
+        check_backbone(backbone)
+
+        # === Layers ===
+        self.output_dropout = keras.layers.Dropout(dropout, dtype=backbone.dtype_policy, name="output_dropout")
+        self.output_dense = keras.layers.Dense(2, dtype=backbone.dtype_policy, name="qa_logits")
+
+        # === Functional Model ===
+        inputs = backbone.input
+        logits = self.output_dense(self.output_dropout(backbone(inputs)))
+        outputs = {"start_logits": logits[..., 0], "end_logits": logits[..., 1]}
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.dropout = dropout
+        self._setup_task(backbone, preprocessor)
+
+    def check_labels(self, y, x):
+        if isinstance(y, dict):
+            length = self.preprocessor.sequence_length if self.preprocessor else None
+            for name, positions in y.items():
+                positions = np.asarray(positions)
+                if length is not None and ((positions < 0) | (positions >= length)).any():
+                    raise ValueError(f"DistilBertQuestionAnswerer: '{name}' has positions outside [0, {length}).")
+
+    def compile(self, optimizer="auto", loss="auto", **kwargs):
+        """Defaults: Adam(5e-5); the mean of the start and end cross-entropies (as HF)."""
+        optimizer = keras.optimizers.Adam(5e-5) if optimizer == "auto" else optimizer
+        if loss == "auto":
+            loss = {name: keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+                    for name in ("start_logits", "end_logits")}
+            kwargs.setdefault("loss_weights", {"start_logits": 0.5, "end_logits": 0.5})
+        super().compile(optimizer=optimizer, loss=loss, **kwargs)
+
+    def answer(self, questions, contexts, max_answer_length=30, batch_size=32):
+        """The best answer text for each (question, context), from every window."""
+        if self.preprocessor is None:
+            raise ValueError("DistilBertQuestionAnswerer.answer needs a preprocessor.")
+        windows = self.preprocessor.windows(questions, contexts)
+        logits = self.predict(windows.model_inputs(), batch_size=batch_size, verbose=0)
+        return self.preprocessor.decode_answers(
+            logits["start_logits"], logits["end_logits"], windows, max_answer_length=max_answer_length
+        )
+
+    def get_config(self):
+        return super().get_config() | {"dropout": self.dropout}

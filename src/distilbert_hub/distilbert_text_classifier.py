@@ -1,0 +1,74 @@
+import keras
+
+from distilbert_hub.task import Task, check_backbone, check_class_labels
+
+
+@keras.saving.register_keras_serializable(package="distilbert_hub")
+class DistilBertTextClassifier(Task):
+    """Sequence classification, equal to `DistilBertForSequenceClassification`:
+    the first token's hidden state -> Dense + ReLU -> dropout -> Dense.
+
+    Args:
+        backbone: a `DistilBertBackbone`.
+        num_classes: number of classes (1 gives a regression head, as HF's
+            `num_labels=1`).
+        preprocessor: a `DistilBertTextClassifierPreprocessor` or None.
+        activation: activation of the logits (None: logits, as HF).
+        hidden_dim: width of the pre-classifier (default: the backbone's).
+        dropout: dropout before the classifier (HF `seq_classif_dropout`).
+    """
+
+    def __init__(self, backbone, num_classes, preprocessor=None, activation=None, hidden_dim=None,
+                 dropout=0.2, **kwargs):
+        check_backbone(backbone)
+        if activation is not None and not isinstance(activation, str):
+            raise TypeError(f"activation must be a name like 'softmax' or None; got {activation!r}.")
+        if int(num_classes) != num_classes or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive integer; got {num_classes!r}.")
+        hidden_dim = hidden_dim or backbone.hidden_dim
+
+        # === Layers ===
+        self.pooled_dense = keras.layers.Dense(hidden_dim, activation="relu", dtype=backbone.dtype_policy,
+                                               name="pooled_dense")
+        self.output_dropout = keras.layers.Dropout(dropout, dtype=backbone.dtype_policy, name="output_dropout")
+        self.output_dense = keras.layers.Dense(num_classes, activation=activation, dtype=backbone.dtype_policy,
+                                               name="logits")
+
+        # === Functional Model ===
+        inputs = backbone.input
+        x = backbone(inputs)[:, 0, :]
+        x = self.pooled_dense(x)
+        x = self.output_dropout(x)
+        outputs = self.output_dense(x)
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.num_classes = num_classes
+        self.activation = activation
+        self.hidden_dim = hidden_dim
+        self.dropout = dropout
+        self._setup_task(backbone, preprocessor)
+
+    def check_labels(self, y, x):
+        if self.num_classes > 1:
+            check_class_labels(y, self.num_classes, type(self).__name__)
+
+    def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
+        """Defaults: Adam(5e-5); cross-entropy on logits (MSE for one class); accuracy."""
+        logits = self.activation is None
+        if optimizer == "auto":
+            optimizer = keras.optimizers.Adam(5e-5)
+        if loss == "auto":
+            loss = (keras.losses.MeanSquaredError() if self.num_classes == 1
+                    else keras.losses.SparseCategoricalCrossentropy(from_logits=logits))
+        if metrics == "auto":
+            metrics = [] if self.num_classes == 1 else [keras.metrics.SparseCategoricalAccuracy()]
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def get_config(self):
+        return super().get_config() | {
+            "num_classes": self.num_classes,
+            "activation": self.activation,
+            "hidden_dim": self.hidden_dim,
+            "dropout": self.dropout,
+        }

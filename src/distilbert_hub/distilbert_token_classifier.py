@@ -1,0 +1,44 @@
+import keras
+
+from distilbert_hub.task import Task, check_backbone, check_class_labels
+
+
+@keras.saving.register_keras_serializable(package="distilbert_hub")
+class DistilBertTokenClassifier(Task):
+    """Per-token classification (NER, POS), equal to
+    `DistilBertForTokenClassification`: dropout -> Dense on every token.
+    Output logits `[batch, length, num_classes]`."""
+
+    def __init__(self, backbone, num_classes, preprocessor=None, dropout=0.1, **kwargs):
+        check_backbone(backbone)
+        if int(num_classes) != num_classes or num_classes < 2:
+            raise ValueError(f"num_classes must be an integer >= 2 for token classification; got {num_classes!r}.")
+
+        # === Layers ===
+        self.output_dropout = keras.layers.Dropout(dropout, dtype=backbone.dtype_policy, name="output_dropout")
+        self.output_dense = keras.layers.Dense(num_classes, dtype=backbone.dtype_policy, name="logits")
+
+        # === Functional Model ===
+        inputs = backbone.input
+        outputs = self.output_dense(self.output_dropout(backbone(inputs)))
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.num_classes = num_classes
+        self.dropout = dropout
+        self._setup_task(backbone, preprocessor)
+
+    def check_labels(self, y, x):
+        check_class_labels(y, self.num_classes, type(self).__name__)
+
+    def compile(self, optimizer="auto", loss="auto", weighted_metrics="auto", **kwargs):
+        """Defaults: Adam(5e-5); cross-entropy on logits; accuracy weighted by
+        the preprocessor's sample weights (first word pieces only)."""
+        optimizer = keras.optimizers.Adam(5e-5) if optimizer == "auto" else optimizer
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True) if loss == "auto" else loss
+        if weighted_metrics == "auto":
+            weighted_metrics = [keras.metrics.SparseCategoricalAccuracy()]
+        super().compile(optimizer=optimizer, loss=loss, weighted_metrics=weighted_metrics, **kwargs)
+
+    def get_config(self):
+        return super().get_config() | {"num_classes": self.num_classes, "dropout": self.dropout}

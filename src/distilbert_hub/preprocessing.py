@@ -1,0 +1,101 @@
+"""Shared packing and truncation for the preprocessors (numpy, no TensorFlow).
+
+A packed row is `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`, right-padded with
+`[PAD]` to `sequence_length`, with `padding_mask` 1 on real tokens.
+"""
+
+import numpy as np
+
+# KerasHub's names, then Hugging Face's.
+TRUNCATE_STRATEGIES = ("round_robin", "waterfall", "longest_first", "only_first", "only_second")
+
+
+def check_truncate(truncate):
+    if truncate not in TRUNCATE_STRATEGIES:
+        raise ValueError(f"truncate={truncate!r} is not one of {TRUNCATE_STRATEGIES}.")
+    return truncate
+
+
+def check_sequence_length(sequence_length, minimum):
+    if int(sequence_length) != sequence_length or sequence_length < minimum:
+        raise ValueError(f"sequence_length must be an integer >= {minimum}; got {sequence_length!r}.")
+    return int(sequence_length)
+
+
+def kept_lengths(first_length, second_length, budget, truncate, row=0):
+    """How many tokens of each segment a truncation strategy keeps."""
+    if first_length + second_length <= budget:
+        return first_length, second_length
+    if truncate == "round_robin":
+        # KerasHub (tf-text RoundRobinTrimmer): keep tokens alternately, the
+        # first segment first, so it gets the odd one.
+        first = min(first_length, max(budget - second_length, -(-budget // 2)))
+        return first, min(second_length, budget - first)
+    if truncate == "longest_first":
+        # transformers (Rust tokenizers): the same split, but the second
+        # segment gets the odd token.
+        first = min(first_length, max(budget - second_length, budget // 2))
+        return first, min(second_length, budget - first)
+    if truncate == "waterfall":
+        first = min(first_length, budget)
+        return first, min(second_length, budget - first)
+    if truncate == "only_first":
+        if second_length > budget:
+            raise ValueError(
+                f"row {row}: truncate='only_first' cannot fit: the second segment alone has "
+                f"{second_length} tokens, more than the {budget} available."
+            )
+        return budget - second_length, second_length
+    if first_length > budget:
+        raise ValueError(
+            f"row {row}: truncate='only_second' cannot fit: the first segment alone has "
+            f"{first_length} tokens, more than the {budget} available."
+        )
+    return first_length, budget - first_length
+
+
+def pack(segments, sequence_length, truncate, tokenizer):
+    """Pack one or two lists of 1-D id arrays into `token_ids`, `padding_mask`.
+
+    Returns the arrays and, per row, the start index and kept length of each
+    segment (for label alignment and span decoding).
+    """
+    first, second = segments[0], (segments[1] if len(segments) > 1 else None)
+    if second is not None and len(second) != len(first):
+        raise ValueError(
+            f"paired inputs need equal batch sizes; got {len(first)} first and {len(second)} second segments."
+        )
+    if second is None and truncate == "only_second":
+        raise ValueError("truncate='only_second' needs paired inputs (a tuple of two text batches).")
+    budget = sequence_length - (3 if second is not None else 2)
+    token_ids = np.full((len(first), sequence_length), tokenizer.pad_token_id, dtype=np.int32)
+    padding_mask = np.zeros((len(first), sequence_length), dtype=np.int32)
+    spans = []
+    for row in range(len(first)):
+        a = first[row]
+        b = second[row] if second is not None else np.zeros(0, np.int32)
+        if second is None:
+            keep_a, keep_b = min(len(a), budget), 0
+        else:
+            keep_a, keep_b = kept_lengths(len(a), len(b), budget, truncate, row)
+        pieces = [[tokenizer.cls_token_id], a[:keep_a], [tokenizer.sep_token_id]]
+        if second is not None:
+            pieces += [b[:keep_b], [tokenizer.sep_token_id]]
+        ids = np.concatenate([np.asarray(p, dtype=np.int32) for p in pieces])
+        token_ids[row, : len(ids)] = ids
+        padding_mask[row, : len(ids)] = 1
+        spans.append(((1, keep_a), (keep_a + 2, keep_b)))
+    return token_ids, padding_mask, spans
+
+
+def is_string_batch(x):
+    return isinstance(x, (str, bytes, np.str_, np.bytes_)) or (
+        isinstance(x, np.ndarray) and x.dtype.kind in "USO"
+    ) or (isinstance(x, (list, tuple)) and (len(x) == 0 or isinstance(x[0], (str, bytes, np.str_, np.bytes_))))
+
+
+def split_segments(x):
+    """`x` as a tuple of text batches: one segment, or a pair given as a tuple."""
+    if isinstance(x, tuple) and len(x) in (1, 2) and all(not isinstance(s, (str, bytes)) for s in x):
+        return x, False
+    return (x,), isinstance(x, (str, bytes, np.str_, np.bytes_))
