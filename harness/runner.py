@@ -60,13 +60,15 @@ def run_backbone_case(golden, backbone=None):
     }
 
 
+TOKENIZER_OPTIONS = ("lowercase", "strip_accents", "tokenize_chinese_chars", "special_tokens_in_strings")
+
+
 def tokenizer_from_golden(golden):
-    config = dict(golden.config)
-    path = REPO_ROOT / config.pop("vocabulary")
+    path = REPO_ROOT / golden.config["vocabulary"]
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != config.pop("vocabulary_sha256"):
+    if digest != golden.config["vocabulary_sha256"]:
         raise GoldenError(f"case '{golden.case_id}': {path} is not the vocabulary the golden was made with.")
-    return DistilBertTokenizer(vocabulary=path, **config)
+    return DistilBertTokenizer(vocabulary=path, **{k: golden.config[k] for k in TOKENIZER_OPTIONS})
 
 
 def pad_rows(rows, width, fill, tail=()):
@@ -88,6 +90,27 @@ def run_tokenizer_case(golden):
         "token_mask": pad_rows([np.ones(len(r), np.int32) for r in ids], width, 0),
         "offsets": pad_rows([offsets for _, offsets in encoded], width, -1, tail=(2,)),
     }
+
+
+def run_preprocessor_case(golden):
+    import distilbert_hub as hub
+
+    tokenizer = tokenizer_from_golden(golden)
+    options = {k: golden.config[k] for k in ("sequence_length", "truncate", "stride") if k in golden.config}
+    kind, inputs = golden.provenance["preprocessor"], golden.inputs
+    if kind == "text_classifier":
+        x = (inputs["first"], inputs["second"]) if "second" in inputs else inputs["first"]
+        return hub.DistilBertTextClassifierPreprocessor(tokenizer, **options)(x)
+    if kind == "token_classifier":
+        words = [inputs[f"words_{i}"] for i in range(len(inputs["word_labels"]))]
+        word_labels = [row[row >= 0] for row in inputs["word_labels"]]
+        x, labels, weights = hub.DistilBertTokenClassifierPreprocessor(tokenizer, **options)(words, word_labels)
+        return x | {"labels": np.where(weights > 0, labels, -100)}
+    windows = hub.DistilBertQuestionAnswererPreprocessor(tokenizer, **options).windows(
+        inputs["questions"], inputs["contexts"]
+    )
+    return {"token_ids": windows.token_ids, "padding_mask": windows.padding_mask,
+            "example_index": windows.example_index, "offsets": windows.offsets}
 
 
 def task_from_golden(golden):
@@ -115,7 +138,12 @@ def run_head_case(golden):
     return {name: keras.ops.convert_to_numpy(value) for name, value in outputs.items()}
 
 
-RUNNERS = {"backbone": run_backbone_case, "tokenizer": run_tokenizer_case, "head": run_head_case}
+RUNNERS = {
+    "backbone": run_backbone_case,
+    "tokenizer": run_tokenizer_case,
+    "head": run_head_case,
+    "preprocessor": run_preprocessor_case,
+}
 
 
 def run_case(golden):

@@ -40,6 +40,14 @@ class ModelTestCase:
         config = model.get_config()
         for key in init_kwargs:
             assert key in config, f"get_config() lacks constructor argument '{key}'"
+        self.check_round_trips(model, input_data, tmp_path)
+        return model
+
+    def check_round_trips(self, model, input_data, tmp_path):
+        """`from_config(get_config())` and `.keras` save/load give the same
+        config and the same outputs."""
+        cls, config = type(model), model.get_config()
+        output = model(input_data)
         restored = cls.from_config(config)
         assert restored.get_config() == config, "from_config(get_config()) changed the config"
         restored.set_weights(model.get_weights())
@@ -51,7 +59,7 @@ class ModelTestCase:
         assert type(loaded) is cls
         assert loaded.get_config() == config
         assert_trees_close(loaded(input_data), output, what=".keras round trip")
-        return model
+        return loaded
 
     def check_variable_sequence_length(self, model, input_data):
         """The model runs on shorter inputs: lengths are not baked in."""

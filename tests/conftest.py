@@ -31,3 +31,30 @@ def pytest_ignore_collect(collection_path, config):
     if collection_path.name == "crosscheck" and "not crosscheck" in (config.getoption("markexpr") or ""):
         return True
     return None
+
+
+TINY_WORDS = (
+    "the quick brown fox jumps over lazy dog a cat sat on mat who where what is was it good bad movie "
+    "great terrible book written by jane in year paris london city big small red blue"
+).split()
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer():
+    from distilbert_hub import DistilBertTokenizer
+
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + TINY_WORDS + ["##s", "##ed", ".", ",", "?"]
+    return DistilBertTokenizer(vocabulary, lowercase=True)
+
+
+@pytest.fixture
+def tiny_backbone(tiny_tokenizer):
+    import keras
+
+    from distilbert_hub import DistilBertBackbone
+
+    keras.utils.set_random_seed(0)
+    return DistilBertBackbone(
+        vocabulary_size=tiny_tokenizer.vocabulary_size(), num_layers=2, num_heads=2, hidden_dim=8,
+        intermediate_dim=16, max_sequence_length=16,
+    )

@@ -40,6 +40,6 @@ def register(case_id, kind, build, tier="default"):
 
 
 def load_all():
-    from tools.golden_cases import backbone, heads, presets, tokenizer  # noqa: F401  (they register their cases)
+    from tools.golden_cases import backbone, heads, preprocessing, presets, tokenizer  # noqa: F401
 
     return REGISTRY
