@@ -1,0 +1,91 @@
+"""Preprocessor invariants on arbitrary text, and the masking rates."""
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+import distilbert_hub as hub
+from distilbert_hub.preprocessing import TRUNCATE_STRATEGIES, kept_lengths
+from harness import strategies
+
+
+@given(firsts=st.lists(strategies.texts(), min_size=1, max_size=3), data=st.data(),
+       sequence_length=st.integers(3, 24), truncate=st.sampled_from(["round_robin", "waterfall", "longest_first"]))
+def test_pairs_are_cls_a_sep_b_sep_and_fit(tiny_tokenizer, firsts, data, sequence_length, truncate):
+    seconds = data.draw(st.lists(strategies.texts(), min_size=len(firsts), max_size=len(firsts)))
+    tok = tiny_tokenizer
+    out = hub.DistilBertTextClassifierPreprocessor(tok, sequence_length, truncate)((firsts, seconds))
+    ids, mask = out["token_ids"], out["padding_mask"]
+    assert ids.shape == mask.shape == (len(firsts), sequence_length)
+    assert ((ids >= 0) & (ids < tok.vocabulary_size())).all()
+    for row in range(len(firsts)):
+        real = ids[row, mask[row] == 1]
+        assert mask[row].tolist() == sorted(mask[row].tolist(), reverse=True)  # right padding only
+        assert (ids[row, mask[row] == 0] == tok.pad_token_id).all()
+        assert real[0] == tok.cls_token_id and real[-1] == tok.sep_token_id
+        assert (real == tok.sep_token_id).sum() == 2 and (real == tok.cls_token_id).sum() == 1
+        a, b = tok(firsts[row]), tok(seconds[row])
+        split = int(np.flatnonzero(real == tok.sep_token_id)[0])
+        assert real[1:split].tolist() == a[: split - 1].tolist()  # a prefix of each segment is kept
+        assert real[split + 1 : -1].tolist() == b[: len(real) - split - 2].tolist()
+
+
+@given(first=st.integers(0, 60), second=st.integers(0, 60), budget=st.integers(1, 60),
+       truncate=st.sampled_from(TRUNCATE_STRATEGIES))
+def test_truncation_never_exceeds_the_budget_and_keeps_all_it_can(first, second, budget, truncate):
+    try:
+        a, b = kept_lengths(first, second, budget, truncate)
+    except ValueError:
+        assert truncate in ("only_first", "only_second")
+        return
+    assert 0 <= a <= first and 0 <= b <= second
+    assert a + b == min(budget, first + second)
+    if truncate in ("round_robin", "longest_first") and first + second > budget:
+        assert abs(a - b) <= 1 or a == first or b == second
+        twin = kept_lengths(first, second, budget, "longest_first" if truncate == "round_robin" else "round_robin")
+        assert twin == (a, b) or (budget % 2 and twin == (b, a))
+    if truncate == "waterfall":
+        assert a == min(first, budget)
+
+
+def test_masking_rates_hold_within_binomial_bounds(tiny_tokenizer):
+    preprocessor = hub.DistilBertMaskedLMPreprocessor(
+        tiny_tokenizer, sequence_length=16, mask_selection_length=14, seed=7)
+    texts = ["the quick brown fox jumps over the lazy dog a cat sat on mat"] * 400
+    x, mask_ids, weights = preprocessor(texts)
+    eligible = int(((x["padding_mask"] == 1).sum(axis=1) - 2).sum())
+    selected = int(weights.sum())
+
+    def within(count, trials, rate):
+        spread = 5 * np.sqrt(trials * rate * (1 - rate))  # 5 sigma: a false alarm ~1 in 3.5 million
+        assert abs(count - trials * rate) <= spread, f"{count} of {trials}, expected rate {rate}"
+
+    within(selected, eligible, 0.15)
+    rows, slots = np.nonzero(weights)
+    positions = x["mask_positions"][rows, slots]
+    now = x["token_ids"][rows, positions]
+    original = mask_ids[rows, slots]
+    within(int((now == tiny_tokenizer.mask_token_id).sum()), selected, 0.8)
+    changed_randomly = int(((now != tiny_tokenizer.mask_token_id) & (now != original)).sum())
+    # A random id can equal the original: the expected rate of a visible change is 0.1 * (1 - 1/V).
+    within(changed_randomly, selected, 0.1 * (1 - 1 / tiny_tokenizer.vocabulary_size()))
+    # The original tokens at selected positions are never [CLS], [SEP] or padding.
+    assert not np.isin(original, [tiny_tokenizer.cls_token_id, tiny_tokenizer.sep_token_id]).any()
+    assert (x["padding_mask"][rows, positions] == 1).all() and (positions > 0).all()
+
+
+def test_masking_is_reproducible_under_a_seed(tiny_tokenizer):
+    def run(seed):
+        return hub.DistilBertMaskedLMPreprocessor(tiny_tokenizer, sequence_length=12, seed=seed)(["a cat sat on the mat"] * 5)
+
+    first, second, other = run(3), run(3), run(4)
+    np.testing.assert_array_equal(first[0]["token_ids"], second[0]["token_ids"])
+    np.testing.assert_array_equal(first[1], second[1])
+    assert not all(np.array_equal(a, b) for a, b in zip(first[0].values(), other[0].values()))
+
+
+def test_selection_is_capped_at_mask_selection_length(tiny_tokenizer):
+    x, _, weights = hub.DistilBertMaskedLMPreprocessor(
+        tiny_tokenizer, sequence_length=16, mask_selection_rate=1.0, mask_selection_length=3, seed=0
+    )(["the quick brown fox jumps over the lazy dog"] * 3)
+    assert x["mask_positions"].shape == (3, 3) and (weights.sum(axis=1) == 3).all()
