@@ -46,6 +46,28 @@ def tiny_model(config_name):
     return model, weights
 
 
+def hidden_state_outputs(model, token_ids, padding_mask, tolerance_reason):
+    """Every hidden state of `model` (embeddings, then each block) as golden outputs."""
+    with torch.no_grad():
+        result = model(
+            input_ids=torch.from_numpy(token_ids).long(),
+            attention_mask=torch.from_numpy(padding_mask).long(),
+            output_hidden_states=True,
+        )
+    if len(result.hidden_states) != model.config.n_layers + 1:
+        raise RuntimeError(f"expected {model.config.n_layers + 1} hidden states, got {len(result.hidden_states)}")
+    return {
+        f"hidden_states/{i:02d}": GoldenOutput(
+            value=state.numpy().astype(np.float32),
+            atol=FLOAT32_HIDDEN_ATOL,
+            rtol=0.0,
+            tolerance_reason=tolerance_reason,
+            real_token_mask="padding_mask",
+        )
+        for i, state in enumerate(result.hidden_states)
+    }
+
+
 def hf_config_dict(config):
     """The config as `config.json` holds it, without the writer's version (that is provenance)."""
     values = config.to_diff_dict() | {"model_type": "distilbert"}
@@ -61,24 +83,7 @@ def build_backbone_case(case, config_name, input_name):
     lengths = [sequence_length if n is None else (sequence_length + n if n < 0 else n) for n in lengths]
     rng = np.random.default_rng(case.seed)
     token_ids, padding_mask = padded_token_ids(rng, config.vocab_size, lengths, sequence_length)
-    with torch.no_grad():
-        result = model(
-            input_ids=torch.from_numpy(token_ids).long(),
-            attention_mask=torch.from_numpy(padding_mask).long(),
-            output_hidden_states=True,
-        )
-    if len(result.hidden_states) != config.n_layers + 1:
-        raise RuntimeError(f"expected {config.n_layers + 1} hidden states, got {len(result.hidden_states)}")
-    outputs = {
-        f"hidden_states/{i:02d}": GoldenOutput(
-            value=state.numpy().astype(np.float32),
-            atol=FLOAT32_HIDDEN_ATOL,
-            rtol=0.0,
-            tolerance_reason=FLOAT32_REASON,
-            real_token_mask="padding_mask",
-        )
-        for i, state in enumerate(result.hidden_states)
-    }
+    outputs = hidden_state_outputs(model, token_ids, padding_mask, FLOAT32_REASON)
     return Golden(
         case_id=case.case_id,
         kind=case.kind,

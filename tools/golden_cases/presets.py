@@ -8,11 +8,11 @@ import numpy as np
 import torch
 from transformers import DistilBertConfig, DistilBertModel
 
-from harness.golden import Golden, GoldenOutput
+from harness.golden import Golden
 from harness.seeded_weights import seeded_weights, weights_digest
 from tools.golden_cases import register, seed_for
-from tools.golden_cases.backbone import hf_config_dict
-from tools.golden_cases.reference import FLOAT32_HIDDEN_ATOL, deterministic_torch, padded_token_ids
+from tools.golden_cases.backbone import hf_config_dict, hidden_state_outputs
+from tools.golden_cases.reference import deterministic_torch, padded_token_ids
 
 FULL_SIZE_REASON = (
     "float32 on CPU at full size: 768-wide dot products and 3072-wide "
@@ -43,22 +43,7 @@ def build_preset_case(case, preset):
     model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)
     rng = np.random.default_rng(case.seed)
     token_ids, padding_mask = padded_token_ids(rng, config.vocab_size, [24, 13], 24)
-    with torch.no_grad():
-        result = model(
-            input_ids=torch.from_numpy(token_ids).long(),
-            attention_mask=torch.from_numpy(padding_mask).long(),
-            output_hidden_states=True,
-        )
-    outputs = {
-        f"hidden_states/{i:02d}": GoldenOutput(
-            value=state.numpy().astype(np.float32),
-            atol=FLOAT32_HIDDEN_ATOL,
-            rtol=0.0,
-            tolerance_reason=FULL_SIZE_REASON,
-            real_token_mask="padding_mask",
-        )
-        for i, state in enumerate(result.hidden_states)
-    }
+    outputs = hidden_state_outputs(model, token_ids, padding_mask, FULL_SIZE_REASON)
     return Golden(
         case_id=case.case_id,
         kind=case.kind,
