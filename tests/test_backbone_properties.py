@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 
 from distilbert_hub import DistilBertBackbone
 from distilbert_hub.convert.hf_config import backbone_kwargs_from_hf_config
+from distilbert_hub.convert.hf_weights import assign_hf_weights, backbone_weight_map
 from harness import strategies
+from harness.seeded_weights import seeded_weights
 from harness.testing import assert_trees_close, to_numpy
 
 
@@ -28,15 +30,33 @@ POOL = [
 
 @functools.cache
 def pooled_backbone(index):
-    keras.utils.set_random_seed(index)
-    return DistilBertBackbone(**backbone_kwargs_from_hf_config(POOL[index]))
+    backbone = DistilBertBackbone(**backbone_kwargs_from_hf_config(POOL[index]))
+    # Deterministic weights without touching the global RNG inside a strategy.
+    entries = backbone_weight_map(backbone)
+    keep = ("position_embeddings.weight",) if backbone.sinusoidal_position_embedding else ()
+    weights = seeded_weights({e.hf_name: e.hf_shape for e in entries}, seed=index, keep=keep)
+    assign_hf_weights([e for e in entries if e.hf_name in weights], weights)
+    return backbone
+
+
+class Case:
+    """A pooled backbone (built on first use, outside Hypothesis' draws) and inputs."""
+
+    def __init__(self, index, inputs):
+        self.index, self.inputs = index, inputs
+
+    def __iter__(self):
+        return iter((pooled_backbone(self.index), self.inputs))
+
+    def __repr__(self):
+        return f"Case(backbone=POOL[{self.index}], inputs={self.inputs!r})"
 
 
 @st.composite
 def backbones_and_inputs(draw):
-    backbone = pooled_backbone(draw(st.integers(0, len(POOL) - 1)))
-    inputs = draw(strategies.token_batches(backbone.vocabulary_size, backbone.max_sequence_length))
-    return backbone, inputs
+    index = draw(st.integers(0, len(POOL) - 1))
+    config = POOL[index]
+    return Case(index, draw(strategies.token_batches(config["vocab_size"], config["max_position_embeddings"])))
 
 
 def real_token_outputs(output, padding_mask):
