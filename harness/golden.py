@@ -77,6 +77,17 @@ def is_texts(value):
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
+def pad_rows(rows, fill, width=0, tail=()):
+    """Ragged rows as one int32 array `[len(rows), max(width, longest)] + tail`,
+    filled with `fill`: the layout of ragged outputs (ids, offsets) in goldens."""
+    width = max([width] + [len(row) for row in rows] + [1])
+    out = np.full((len(rows), width) + tuple(tail), fill, dtype=np.int32)
+    for i, row in enumerate(rows):
+        if len(row):
+            out[i, : len(row)] = row
+    return out
+
+
 # --- writing (tools/make_goldens.py only) --------------------------------------
 
 

@@ -15,7 +15,7 @@ from distilbert_hub.distilbert_backbone import DistilBertBackbone
 from distilbert_hub.distilbert_tokenizer import DistilBertTokenizer
 from harness.compare import compare
 from harness.devices import current_profile
-from harness.golden import REPO_ROOT, GoldenError
+from harness.golden import REPO_ROOT, GoldenError, pad_rows
 from harness.seeded_weights import seeded_weights, weights_digest
 
 
@@ -71,24 +71,15 @@ def tokenizer_from_golden(golden):
     return DistilBertTokenizer(vocabulary=path, **{k: golden.config[k] for k in TOKENIZER_OPTIONS})
 
 
-def pad_rows(rows, width, fill, tail=()):
-    width = max([width] + [len(r) for r in rows])
-    out = np.full((len(rows), width) + tail, fill, dtype=np.int32)
-    for i, row in enumerate(rows):
-        if len(row):
-            out[i, : len(row)] = row
-    return out
-
-
 def run_tokenizer_case(golden):
     tokenizer = tokenizer_from_golden(golden)
     encoded = tokenizer.tokenize_with_offsets(golden.inputs["texts"])
     width = golden.outputs["token_ids"].value.shape[1]
     ids = [row_ids for row_ids, _ in encoded]
     return {
-        "token_ids": pad_rows(ids, width, -1),
-        "token_mask": pad_rows([np.ones(len(r), np.int32) for r in ids], width, 0),
-        "offsets": pad_rows([offsets for _, offsets in encoded], width, -1, tail=(2,)),
+        "token_ids": pad_rows(ids, -1, width),
+        "token_mask": pad_rows([np.ones(len(r), np.int32) for r in ids], 0, width),
+        "offsets": pad_rows([offsets for _, offsets in encoded], -1, width, tail=(2,)),
     }
 
 

@@ -88,12 +88,6 @@ def pack(segments, sequence_length, truncate, tokenizer):
     return token_ids, padding_mask, spans
 
 
-def is_string_batch(x):
-    return isinstance(x, (str, bytes, np.str_, np.bytes_)) or (
-        isinstance(x, np.ndarray) and x.dtype.kind in "USO"
-    ) or (isinstance(x, (list, tuple)) and (len(x) == 0 or isinstance(x[0], (str, bytes, np.str_, np.bytes_))))
-
-
 def split_segments(x):
     """`x` as a tuple of text batches: one segment, or a pair given as a tuple."""
     if isinstance(x, tuple) and len(x) in (1, 2) and all(not isinstance(s, (str, bytes)) for s in x):

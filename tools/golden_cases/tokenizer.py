@@ -14,7 +14,7 @@ import numpy as np
 from transformers import BertTokenizer
 from transformers.models.bert.tokenization_bert import load_vocab
 
-from harness.golden import REPO_ROOT, Golden, GoldenOutput
+from harness.golden import REPO_ROOT, Golden, GoldenOutput, pad_rows
 from tools.golden_cases import register
 
 VOCABULARY = "harness/fixtures/bert_base_uncased_vocab.txt"
@@ -53,15 +53,6 @@ def reference_tokenizer(config):
         strip_accents=config["strip_accents"],
         tokenize_chinese_chars=config["tokenize_chinese_chars"],
     )
-
-
-def pad_rows(rows, fill, tail=()):
-    width = max([len(r) for r in rows] + [1])
-    out = np.full((len(rows), width) + tail, fill, dtype=np.int32)
-    for i, row in enumerate(rows):
-        if len(row):
-            out[i, : len(row)] = row
-    return out
 
 
 def build_tokenizer_case(case, options_name):
