@@ -64,6 +64,7 @@ def pytest_configure(config):
         use_full_float32()
 
 
+@pytest.hookimpl(tryfirst=True)  # mark before `-m` deselects
 def pytest_collection_modifyitems(config, items):
     for item in items:
         parts = Path(str(item.path)).parts
