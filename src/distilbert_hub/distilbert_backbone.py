@@ -132,18 +132,8 @@ class DistilBertBackbone(FunctionalModel):
             inputs, self.vocabulary_size, self.max_sequence_length, type(self).__name__
         )
 
-    def __call__(self, inputs, *args, **kwargs):
-        self.check_inputs(inputs)
-        return super().__call__(inputs, *args, **kwargs)
-
-    def predict(self, x, *args, **kwargs):
-        self.check_inputs(x)
-        return super().predict(x, *args, **kwargs)
-
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
+        return super().get_config() | {
             "vocabulary_size": self.vocabulary_size,
             "num_layers": self.num_layers,
             "num_heads": self.num_heads,

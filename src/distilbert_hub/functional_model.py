@@ -20,3 +20,17 @@ class FunctionalModel(keras.Model):
 
     def _finish_init(self):
         object.__setattr__(self, "_functional_model_ready", True)
+
+    def check_inputs(self, inputs):
+        """Raise a clear error on bad concrete inputs (subclasses define it)."""
+
+    def __call__(self, inputs, *args, **kwargs):
+        self.check_inputs(inputs)
+        return super().__call__(inputs, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        self.check_inputs(x)
+        return super().predict(x, *args, **kwargs)
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable}

@@ -47,10 +47,6 @@ class Task(FunctionalModel):
         if isinstance(x, dict):
             self.backbone.check_inputs({k: x[k] for k in ("token_ids", "padding_mask") if k in x})
 
-    def __call__(self, inputs, *args, **kwargs):
-        self.check_inputs(inputs)
-        return super().__call__(inputs, *args, **kwargs)
-
     def fit(self, x=None, y=None, batch_size=None, sample_weight=None, validation_data=None, **kwargs):
         x, y, sample_weight = self._preprocess(x, y, sample_weight)
         self.check_inputs(x)
@@ -72,15 +68,12 @@ class Task(FunctionalModel):
 
     def predict(self, x, *args, **kwargs):
         x, _, _ = self._preprocess(x)
-        self.check_inputs(x)
         return super().predict(x, *args, **kwargs)
 
     # --- config ---------------------------------------------------------------
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
+        return super().get_config() | {
             "backbone": keras.saving.serialize_keras_object(self.backbone),
             "preprocessor": keras.saving.serialize_keras_object(self.preprocessor) if self.preprocessor else None,
         }
