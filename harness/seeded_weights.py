@@ -6,13 +6,41 @@ sha256 of the weight bytes, and both sides regenerate the weights here.
 Scales are chosen so every part of the math shows in the outputs: embeddings
 are small (so the LayerNorm epsilon matters), linear weights have std
 1.5/sqrt(fan_in) (so attention is peaked, not uniform, and activations see
-values of order 1), LayerNorm scales and all biases are perturbed (so a
-swapped or dropped parameter cannot hide).
+values of order 1), every LayerNorm gain is 1 + N(0, 0.1) and every bias
+N(0, 0.1) (so a swapped or dropped parameter cannot hide).
 """
 
 import hashlib
+import re
 
 import numpy as np
+
+# HF spells LayerNorm two ways: `embeddings.LayerNorm` and `sa_layer_norm`,
+# `output_layer_norm`, `vocab_layer_norm`.
+LAYER_NORM = re.compile(r"layer_?norm", re.IGNORECASE)
+
+
+def parameter_kind(name):
+    """'layer_norm_gain', 'bias', 'embedding' or 'linear' for an HF weight name."""
+    if name.endswith(".weight") and LAYER_NORM.search(name):
+        return "layer_norm_gain"
+    if name.endswith("bias"):
+        return "bias"
+    if "embeddings" in name:
+        return "embedding"
+    return "linear"
+
+
+def intended_distribution(name, shape):
+    """(mean, std) that `seeded_weights` draws the weight `name` from."""
+    kind = parameter_kind(name)
+    if kind == "layer_norm_gain":
+        return 1.0, 0.1
+    if kind == "bias":
+        return 0.0, 0.1
+    if kind == "embedding":
+        return 0.0, 0.02
+    return 0.0, 1.5 / np.sqrt(shape[-1])
 
 
 def seeded_weights(shapes, seed, keep=()):
@@ -24,16 +52,8 @@ def seeded_weights(shapes, seed, keep=()):
         if any(name.endswith(k) for k in keep):
             continue
         shape = tuple(shape)
-        normal = rng.standard_normal(shape)
-        if "layer_norm" in name.lower() and name.endswith("weight"):
-            value = 1.0 + 0.1 * normal
-        elif name.endswith("bias"):
-            value = 0.1 * normal
-        elif "embeddings" in name:
-            value = 0.02 * normal
-        else:
-            value = normal * 1.5 / np.sqrt(shape[-1])
-        weights[name] = value.astype(np.float32)
+        mean, std = intended_distribution(name, shape)
+        weights[name] = (mean + std * rng.standard_normal(shape)).astype(np.float32)
     return weights
 
 

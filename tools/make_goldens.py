@@ -7,7 +7,9 @@
     python tools/make_goldens.py --check         # fail if goldens/ is stale
 
 Runs the reference on CPU, eager attention, one thread, deterministic torch,
-with weights and inputs drawn from numpy generators seeded by each case's id.
+with weights and inputs drawn from numpy generators seeded by each case's id,
+and with the CPU kernels pinned to one instruction set (PINNED_KERNELS), so
+an AVX2-only and an AVX-512 machine regenerate the same bits.
 Files are written into a temporary folder and moved into place only when every
 case has been built. `--check` regenerates into a temporary folder and
 compares content: attributes, config, inputs and weights exactly, outputs
@@ -15,11 +17,24 @@ within CHECK_ATOL; added, removed or changed cases fail.
 """
 
 import argparse
+import os
 import platform
 import shutil
 import sys
 import tempfile
 from pathlib import Path
+
+# torch picks float32 kernels by the CPU's instruction set: its own vectorized
+# ops (softmax, LayerNorm, GELU) by ATen's CPU capability, matmuls in MKL by
+# MKL's code branch, and some in oneDNN by its ISA. An AVX2-only machine and an AVX-512 one then sum in a
+# different order and the goldens move by up to 4e-6 (measured: an emulated
+# AVX2 run against a native AVX-512 one). Pinning both to their portable
+# branch makes regeneration bitwise identical across x86 CPUs (measured: 0.0
+# between the native and the emulated AVX2 run, over every case). Both are
+# read once when torch and MKL start, so they must be set before the process
+# imports torch: `main()` re-executes itself with them, and the tox envs that
+# call into this module from pytest set them in `set_env`.
+PINNED_KERNELS = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE", "ONEDNN_MAX_CPU_ISA": "SSE41"}
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -29,8 +44,9 @@ import numpy as np  # noqa: E402
 
 from harness import golden as golden_io  # noqa: E402
 
-# Regeneration with the pinned versions is bitwise identical; this leaves room
-# only for a BLAS or torch patch release reordering float32 sums.
+# Regeneration with the pinned versions and kernels is bitwise identical on
+# AVX2 and AVX-512 CPUs; this leaves room only for a BLAS or torch patch
+# release reordering float32 sums.
 CHECK_ATOL = 1e-6
 
 
@@ -53,6 +69,21 @@ def provenance(case):
     }
 
 
+def require_pinned_kernels():
+    """Refuse to generate with CPU-dependent kernels (see PINNED_KERNELS)."""
+    import torch
+
+    unpinned = {k: os.environ.get(k) for k, v in PINNED_KERNELS.items() if os.environ.get(k) != v}
+    capability = torch.backends.cpu.get_cpu_capability()
+    if unpinned or capability != "DEFAULT":
+        wanted = " ".join(f"{k}={v}" for k, v in PINNED_KERNELS.items())
+        raise SystemExit(
+            f"goldens must be generated with CPU kernels pinned ({wanted}, set before torch is imported); "
+            f"this process has {unpinned or 'those variables'} and torch CPU capability {capability}. "
+            "Run `python tools/make_goldens.py` or a tox env that sets them."
+        )
+
+
 def build(case):
     golden = case.build(case)
     golden.provenance = provenance(case) | {"tier": case.tier} | golden.provenance
@@ -60,6 +91,7 @@ def build(case):
 
 
 def generate(cases, directory):
+    require_pinned_kernels()
     entries = {}
     for case in cases:
         golden = build(case)
@@ -163,6 +195,15 @@ def check(registry, goldens_dir):
     return 0
 
 
+def reexec_with_pinned_kernels():
+    """Start this script again with PINNED_KERNELS in its environment."""
+    if all(os.environ.get(k) == v for k, v in PINNED_KERNELS.items()):
+        return
+    if "torch" in sys.modules:
+        return  # too late to pin: require_pinned_kernels() will say so
+    os.execve(sys.executable, [sys.executable, *sys.argv], os.environ | PINNED_KERNELS)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="+", metavar="ID", help="case ids to regenerate")
@@ -184,4 +225,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    reexec_with_pinned_kernels()
     sys.exit(main())

@@ -46,7 +46,7 @@ def tiny_model(config_name):
     return model, weights
 
 
-def hidden_state_outputs(model, token_ids, padding_mask, tolerance_reason):
+def hidden_state_outputs(model, token_ids, padding_mask, tolerance_reason, atol=FLOAT32_HIDDEN_ATOL):
     """Every hidden state of `model` (embeddings, then each block) as golden outputs."""
     with torch.no_grad():
         result = model(
@@ -59,7 +59,7 @@ def hidden_state_outputs(model, token_ids, padding_mask, tolerance_reason):
     return {
         f"hidden_states/{i:02d}": GoldenOutput(
             value=state.numpy().astype(np.float32),
-            atol=FLOAT32_HIDDEN_ATOL,
+            atol=atol,
             rtol=0.0,
             tolerance_reason=tolerance_reason,
             real_token_mask="padding_mask",

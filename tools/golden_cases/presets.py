@@ -14,10 +14,16 @@ from tools.golden_cases import register, seed_for
 from tools.golden_cases.backbone import hf_config_dict, hidden_state_outputs
 from tools.golden_cases.reference import deterministic_torch, padded_token_ids
 
+# Twice the tiny cases' 1e-5: with every LayerNorm gain near 1 the hidden
+# states are of order 1 (std 1.0, max 4.5), and 768-wide attention and
+# 3072-wide feed-forward sums of such terms round differently in each
+# framework at ~2e-6 relative; the worst measured was 8.5e-6 (tensorflow,
+# AVX-512 CPU), too close to 1e-5 for CPUs that sum in another order.
+FULL_SIZE_ATOL = 2e-5
 FULL_SIZE_REASON = (
-    "float32 on CPU at full size: 768-wide dot products and 3072-wide "
-    "feed-forward sums differ only by rounding order (worst 4.3e-6 measured "
-    "on jax, tensorflow and torch)"
+    "float32 on CPU at full size: hidden states of order 1 summed over 768 and "
+    "3072 terms differ only by rounding order (worst 8.5e-6 measured on "
+    "jax, tensorflow and torch); 2e-5 leaves room for other CPUs' sum order"
 )
 
 
@@ -43,7 +49,7 @@ def build_preset_case(case, preset):
     model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)
     rng = np.random.default_rng(case.seed)
     token_ids, padding_mask = padded_token_ids(rng, config.vocab_size, [24, 13], 24)
-    outputs = hidden_state_outputs(model, token_ids, padding_mask, FULL_SIZE_REASON)
+    outputs = hidden_state_outputs(model, token_ids, padding_mask, FULL_SIZE_REASON, atol=FULL_SIZE_ATOL)
     return Golden(
         case_id=case.case_id,
         kind=case.kind,
