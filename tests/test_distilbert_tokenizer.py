@@ -75,10 +75,40 @@ def test_strip_accents_follows_lowercase_like_transformers():
 def test_vocabulary_sources_agree(tmp_path, tokenizer):
     tokens = VOCABULARY.read_text(encoding="utf-8").splitlines()
     tokenizer_json = tmp_path / "tokenizer.json"
-    tokenizer_json.write_text(json.dumps({"model": {"type": "WordPiece", "vocab": {t: i for i, t in enumerate(tokens)}}}))
+    tokenizer_json.write_text(json.dumps(hf_tokenizer_json(tokens, lowercase=True)))
     text = "Tokenizers agree on every source."
     for source in (tokens, str(VOCABULARY), tokenizer_json):
         assert DistilBertTokenizer(source, lowercase=True)(text).tolist() == tokenizer(text).tolist()
+
+
+def hf_tokenizer_json(tokens, lowercase, strip_accents=None):
+    """The parts of an HF BERT `tokenizer.json` that describe tokenization."""
+    return {
+        "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
+                       "strip_accents": strip_accents, "lowercase": lowercase},
+        "pre_tokenizer": {"type": "BertPreTokenizer"},
+        "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+                  "max_input_chars_per_word": 100, "vocab": {t: i for i, t in enumerate(tokens)}},
+    }
+
+
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_a_tokenizer_json_alone_sets_the_normalization(tmp_path, lowercase):
+    # With transformers 5.24: "Hello World, Café" -> [7592, 2088, 1010, 7668] uncased.
+    tokens = VOCABULARY.read_text(encoding="utf-8").splitlines()
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(hf_tokenizer_json(tokens, lowercase=lowercase)))
+    ids = DistilBertTokenizer(path)("Hello World, Café").tolist()
+    assert ids == ([7592, 2088, 1010, 7668] if lowercase else [100, 100, 1010, 100])
+    with pytest.raises(ValueError, match=f"lowercase={not lowercase} contradicts .*tokenizer.json"):
+        DistilBertTokenizer(path, lowercase=not lowercase)
+
+
+def test_a_tokenizer_json_of_another_model_is_refused(tmp_path):
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps({"normalizer": None, "model": {"type": "BPE", "vocab": {"a": 0}}}))
+    with pytest.raises(ValueError, match="a BPE tokenizer, not a WordPiece"):
+        DistilBertTokenizer(path)
 
 
 def test_config_round_trip(tokenizer):

@@ -127,6 +127,29 @@ class DistilBertBackbone(FunctionalModel):
         outputs = [self.embeddings.output] + [layer.output for layer in self.transformer_layers]
         return keras.Model(self.input, outputs, name=f"{self.name}_hidden_states")
 
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, **kwargs):
+        """A backbone from a preset name (`distil_bert_base_en_uncased`, ...),
+        `hf://org/name`, a Hugging Face checkpoint directory (safetensors,
+        sharded or `pytorch_model.bin`; bare or `distilbert.`-prefixed keys) or
+        a directory written by `save_to_preset`. `kwargs` override the
+        config (e.g. `dtype`)."""
+        from distilbert_hub.convert.preset import load_backbone
+
+        return load_backbone(preset, load_weights=load_weights, **kwargs)
+
+    def save_to_preset(self, preset_dir):
+        """Config, weights and metadata in a new directory (written atomically)."""
+        from distilbert_hub.convert.preset import save_to_preset
+
+        save_to_preset(self, preset_dir)
+
+    def export_to_transformers(self, path):
+        """A directory `transformers.AutoModel.from_pretrained` loads as this backbone."""
+        from distilbert_hub.convert.preset import export_to_transformers
+
+        export_to_transformers(self, path)
+
     def check_inputs(self, inputs):
         check_token_inputs(
             inputs, self.vocabulary_size, self.max_sequence_length, type(self).__name__

@@ -3,6 +3,8 @@ import numpy as np
 
 from distilbert_hub.input_checks import concrete_values
 from distilbert_hub.layers.distilbert_masked_lm_head import DistilBertMaskedLMHead
+from distilbert_hub.convert.hf_weights import WeightEntry, dense_entries, layer_norm_entries
+from distilbert_hub.distilbert_masked_lm_preprocessor import DistilBertMaskedLMPreprocessor
 from distilbert_hub.task import Task, check_backbone, check_class_labels
 
 
@@ -15,6 +17,9 @@ class DistilBertMaskedLM(Task):
     `[batch, num_positions]`; output logits `[batch, num_positions,
     vocabulary_size]`. The projection is tied to the token embedding.
     """
+
+    hf_architecture = "DistilBertForMaskedLM"
+    preprocessor_cls = DistilBertMaskedLMPreprocessor
 
     def __init__(self, backbone, preprocessor=None, **kwargs):
         check_backbone(backbone)
@@ -40,6 +45,14 @@ class DistilBertMaskedLM(Task):
 
         # === Config ===
         self._setup_task(backbone, preprocessor)
+
+    def head_weight_entries(self):
+        head = self.masked_lm_head
+        return [
+            *dense_entries("vocab_transform", head.transform_dense),
+            *layer_norm_entries("vocab_layer_norm", head.layer_norm),
+            WeightEntry("vocab_projector.bias", head.bias),
+        ]
 
     def check_inputs(self, x):
         super().check_inputs(x)

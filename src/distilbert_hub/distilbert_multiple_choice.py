@@ -2,6 +2,8 @@ import keras
 import numpy as np
 
 from distilbert_hub.layers.choice_reshape import FlattenChoices, UnflattenChoices
+from distilbert_hub.convert.hf_weights import dense_entries
+from distilbert_hub.distilbert_multiple_choice_preprocessor import DistilBertMultipleChoicePreprocessor
 from distilbert_hub.task import Task, check_backbone, check_class_labels
 
 
@@ -10,6 +12,9 @@ class DistilBertMultipleChoice(Task):
     """Multiple choice, equal to `DistilBertForMultipleChoice`: every choice's
     first token -> Dense + ReLU -> dropout -> Dense(1). Inputs
     `[batch, num_choices, length]`, logits `[batch, num_choices]`."""
+
+    hf_architecture = "DistilBertForMultipleChoice"
+    preprocessor_cls = DistilBertMultipleChoicePreprocessor
 
     def __init__(self, backbone, preprocessor=None, dropout=0.2, **kwargs):
         check_backbone(backbone)
@@ -38,6 +43,16 @@ class DistilBertMultipleChoice(Task):
         # === Config ===
         self.dropout = dropout
         self._setup_task(backbone, preprocessor)
+
+    def head_weight_entries(self):
+        return dense_entries("pre_classifier", self.pooled_dense) + dense_entries("classifier", self.output_dense)
+
+    @classmethod
+    def head_kwargs_from_hf_config(cls, hf_config):
+        return {"dropout": hf_config["seq_classif_dropout"]} if "seq_classif_dropout" in hf_config else {}
+
+    def hf_config_updates(self):
+        return super().hf_config_updates() | {"seq_classif_dropout": self.dropout}
 
     def check_labels(self, y, x):
         if isinstance(x, dict) and np.ndim(x["token_ids"]) == 3:

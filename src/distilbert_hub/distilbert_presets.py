@@ -14,7 +14,7 @@ backbone_presets = {
     "distil_bert_base_en_uncased": {
         "metadata": {
             "description": "6-layer DistilBERT, uncased English (Wikipedia + BooksCorpus), distilled from BERT base.",
-            "hf_name": "distilbert-base-uncased",
+            "hf_name": "distilbert/distilbert-base-uncased",
             "params": 66362880,
         },
         "config": {"vocabulary_size": 30522, **BASE},
@@ -23,7 +23,7 @@ backbone_presets = {
     "distil_bert_base_en": {
         "metadata": {
             "description": "6-layer DistilBERT, cased English, distilled from BERT base cased.",
-            "hf_name": "distilbert-base-cased",
+            "hf_name": "distilbert/distilbert-base-cased",
             "params": 65190912,
         },
         "config": {"vocabulary_size": 28996, **BASE},
@@ -32,7 +32,7 @@ backbone_presets = {
     "distil_bert_base_multi": {
         "metadata": {
             "description": "6-layer DistilBERT, cased, 104 languages, distilled from multilingual BERT base.",
-            "hf_name": "distilbert-base-multilingual-cased",
+            "hf_name": "distilbert/distilbert-base-multilingual-cased",
             "params": 134734080,
         },
         "config": {"vocabulary_size": 119547, **BASE},

@@ -1,6 +1,8 @@
 import keras
 import numpy as np
 
+from distilbert_hub.convert.hf_weights import dense_entries
+from distilbert_hub.distilbert_question_answerer_preprocessor import DistilBertQuestionAnswererPreprocessor
 from distilbert_hub.task import Task, check_backbone
 
 
@@ -10,6 +12,9 @@ class DistilBertQuestionAnswerer(Task):
     `DistilBertForQuestionAnswering`: dropout -> Dense(2) on every token.
     Outputs `{"start_logits", "end_logits"}`, each `[batch, length]`.
     `answer(questions, contexts)` decodes the best spans back to text."""
+
+    hf_architecture = "DistilBertForQuestionAnswering"
+    preprocessor_cls = DistilBertQuestionAnswererPreprocessor
 
     def __init__(self, backbone, preprocessor=None, dropout=0.1, **kwargs):
         check_backbone(backbone)
@@ -27,6 +32,16 @@ class DistilBertQuestionAnswerer(Task):
         # === Config ===
         self.dropout = dropout
         self._setup_task(backbone, preprocessor)
+
+    def head_weight_entries(self):
+        return dense_entries("qa_outputs", self.output_dense)
+
+    @classmethod
+    def head_kwargs_from_hf_config(cls, hf_config):
+        return {"dropout": hf_config["qa_dropout"]} if "qa_dropout" in hf_config else {}
+
+    def hf_config_updates(self):
+        return super().hf_config_updates() | {"qa_dropout": self.dropout}
 
     def check_labels(self, y, x):
         if isinstance(y, dict):

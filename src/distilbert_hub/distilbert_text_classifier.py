@@ -1,6 +1,8 @@
 import keras
 
-from distilbert_hub.task import Task, check_backbone, check_class_labels
+from distilbert_hub.convert.hf_weights import dense_entries
+from distilbert_hub.distilbert_text_classifier_preprocessor import DistilBertTextClassifierPreprocessor
+from distilbert_hub.task import Task, check_backbone, check_class_labels, hf_labels_config, hf_num_labels
 
 
 @keras.saving.register_keras_serializable(package="distilbert_hub")
@@ -17,6 +19,9 @@ class DistilBertTextClassifier(Task):
         hidden_dim: width of the pre-classifier (default: the backbone's).
         dropout: dropout before the classifier (HF `seq_classif_dropout`).
     """
+
+    hf_architecture = "DistilBertForSequenceClassification"
+    preprocessor_cls = DistilBertTextClassifierPreprocessor
 
     def __init__(self, backbone, num_classes, preprocessor=None, activation=None, hidden_dim=None,
                  dropout=0.2, **kwargs):
@@ -48,6 +53,27 @@ class DistilBertTextClassifier(Task):
         self.hidden_dim = hidden_dim
         self.dropout = dropout
         self._setup_task(backbone, preprocessor)
+
+    def head_weight_entries(self):
+        return dense_entries("pre_classifier", self.pooled_dense) + dense_entries("classifier", self.output_dense)
+
+    @classmethod
+    def head_kwargs_from_hf_config(cls, hf_config):
+        kwargs = {"num_classes": hf_num_labels(hf_config)}
+        if "seq_classif_dropout" in hf_config:
+            kwargs["dropout"] = hf_config["seq_classif_dropout"]
+        return {k: v for k, v in kwargs.items() if v is not None}
+
+    def hf_config_updates(self):
+        if self.activation is not None or self.hidden_dim != self.backbone.hidden_dim:
+            raise ValueError(
+                "DistilBertForSequenceClassification returns logits from a pre-classifier as wide as the "
+                f"backbone; this classifier has activation={self.activation!r}, hidden_dim={self.hidden_dim}."
+            )
+        return super().hf_config_updates() | hf_labels_config(self.num_classes) | {
+            "seq_classif_dropout": self.dropout,
+            "problem_type": "regression" if self.num_classes == 1 else "single_label_classification",
+        }
 
     def check_labels(self, y, x):
         if self.num_classes > 1:

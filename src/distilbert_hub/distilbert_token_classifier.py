@@ -1,6 +1,8 @@
 import keras
 
-from distilbert_hub.task import Task, check_backbone, check_class_labels
+from distilbert_hub.convert.hf_weights import dense_entries
+from distilbert_hub.distilbert_token_classifier_preprocessor import DistilBertTokenClassifierPreprocessor
+from distilbert_hub.task import Task, check_backbone, check_class_labels, hf_labels_config, hf_num_labels
 
 
 @keras.saving.register_keras_serializable(package="distilbert_hub")
@@ -8,6 +10,9 @@ class DistilBertTokenClassifier(Task):
     """Per-token classification (NER, POS), equal to
     `DistilBertForTokenClassification`: dropout -> Dense on every token.
     Output logits `[batch, length, num_classes]`."""
+
+    hf_architecture = "DistilBertForTokenClassification"
+    preprocessor_cls = DistilBertTokenClassifierPreprocessor
 
     def __init__(self, backbone, num_classes, preprocessor=None, dropout=0.1, **kwargs):
         check_backbone(backbone)
@@ -27,6 +32,17 @@ class DistilBertTokenClassifier(Task):
         self.num_classes = num_classes
         self.dropout = dropout
         self._setup_task(backbone, preprocessor)
+
+    def head_weight_entries(self):
+        return dense_entries("classifier", self.output_dense)
+
+    @classmethod
+    def head_kwargs_from_hf_config(cls, hf_config):
+        kwargs = {"num_classes": hf_num_labels(hf_config), "dropout": hf_config.get("dropout")}
+        return {k: v for k, v in kwargs.items() if v is not None}
+
+    def hf_config_updates(self):
+        return super().hf_config_updates() | hf_labels_config(self.num_classes)
 
     def check_labels(self, y, x):
         check_class_labels(y, self.num_classes, type(self).__name__)

@@ -4,6 +4,8 @@ import os
 import numpy as np
 from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
+from distilbert_hub.convert.hf_tokenizer import merge_options, read_tokenizer_json
+
 SPECIAL_TOKENS = {
     "pad_token": "[PAD]",
     "unk_token": "[UNK]",
@@ -16,30 +18,28 @@ MAX_INPUT_CHARS_PER_WORD = 100
 
 
 def _read_vocabulary(vocabulary):
-    """A list of tokens from a list, a `vocab.txt` path or a `tokenizer.json` path."""
+    """(tokens, options the source sets, source description) from a list, a
+    `vocab.txt` path or an HF `tokenizer.json` path (whose normalizer sets
+    lowercase, strip_accents and tokenize_chinese_chars)."""
     if isinstance(vocabulary, (str, os.PathLike)):
         path = os.fspath(vocabulary)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"vocabulary file {path!r} does not exist.")
         if path.endswith(".json"):
+            tokens, options = read_tokenizer_json(path)
+            return tokens, options, path
+        try:
             with open(path, encoding="utf-8") as f:
-                spec = json.load(f)
-            vocab = (spec.get("model") or {}).get("vocab")
-            if not isinstance(vocab, dict) or (spec.get("model") or {}).get("type") != "WordPiece":
-                raise ValueError(f"{path}: not a WordPiece tokenizer.json (no model.vocab mapping).")
-            ids = sorted(vocab.values())
-            if ids != list(range(len(ids))):
-                raise ValueError(f"{path}: vocabulary ids are not 0..{len(ids) - 1} without gaps.")
-            return sorted(vocab, key=vocab.get), path
-        with open(path, encoding="utf-8") as f:
-            return [line.rstrip("\n").rstrip("\r") for line in f], path
+                return [line.rstrip("\n").rstrip("\r") for line in f], {}, path
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}).") from None
     if isinstance(vocabulary, dict):
-        return sorted(vocabulary, key=vocabulary.get), "vocabulary dict"
+        return sorted(vocabulary, key=vocabulary.get), {}, "vocabulary dict"
     if isinstance(vocabulary, (list, tuple)):
         for i, token in enumerate(vocabulary):
             if not isinstance(token, str):
                 raise TypeError(f"vocabulary item {i} is {type(token).__name__} {token!r}, expected str.")
-        return list(vocabulary), "vocabulary list"
+        return list(vocabulary), {}, "vocabulary list"
     raise TypeError(
         "vocabulary must be a list of tokens, a vocab.txt path or a tokenizer.json path; "
         f"got {type(vocabulary).__name__}."
@@ -90,34 +90,43 @@ class DistilBertTokenizer:
     1-D int32 array, a list of strings a list of such arrays, and with
     `sequence_length` a dense int32 array padded with the pad id and truncated.
 
+    Options left at None take what an HF `tokenizer.json` says, else the
+    default shown; an explicit option that contradicts the file raises.
+
     Args:
         vocabulary: list of tokens, path to a `vocab.txt`, or path to an HF
-            `tokenizer.json` with a WordPiece model.
-        lowercase: lowercase the text (HF `do_lower_case`).
+            `tokenizer.json` with a WordPiece model (its normalizer is honoured).
+        lowercase: lowercase the text (HF `do_lower_case`); default False.
         strip_accents: remove accents; None follows `lowercase`, as in HF.
-        tokenize_chinese_chars: put spaces around CJK characters.
+        tokenize_chinese_chars: put spaces around CJK characters; default True.
         special_tokens_in_strings: map literal "[MASK]", "[CLS]" ... in the text
-            to their ids (HF's default); if False they are ordinary text.
+            to their ids (HF's default); if False (default, as KerasHub) they
+            are ordinary text.
         sequence_length: default length for dense output; None gives ragged.
     """
 
     def __init__(
         self,
         vocabulary=None,
-        lowercase=False,
+        lowercase=None,
         strip_accents=None,
-        tokenize_chinese_chars=True,
-        special_tokens_in_strings=False,
+        tokenize_chinese_chars=None,
+        special_tokens_in_strings=None,
         sequence_length=None,
     ):
         if vocabulary is None:
             raise ValueError("DistilBertTokenizer needs a vocabulary (list, vocab.txt or tokenizer.json).")
-        tokens, source = _read_vocabulary(vocabulary)
+        tokens, found, source = _read_vocabulary(vocabulary)
         _check_vocabulary(tokens, source)
-        self.lowercase = bool(lowercase)
+        options = merge_options(found, {
+            "lowercase": lowercase, "strip_accents": strip_accents,
+            "tokenize_chinese_chars": tokenize_chinese_chars, "special_tokens_in_strings": special_tokens_in_strings,
+        }, source)
+        self.lowercase = bool(options.get("lowercase", False))
+        strip_accents = options.get("strip_accents")
         self.strip_accents = strip_accents if strip_accents is None else bool(strip_accents)
-        self.tokenize_chinese_chars = bool(tokenize_chinese_chars)
-        self.special_tokens_in_strings = bool(special_tokens_in_strings)
+        self.tokenize_chinese_chars = bool(options.get("tokenize_chinese_chars", True))
+        self.special_tokens_in_strings = bool(options.get("special_tokens_in_strings", False))
         self.sequence_length = sequence_length
         self._vocabulary = tokens
         self._token_to_id = {token: i for i, token in enumerate(tokens)}
@@ -232,13 +241,7 @@ class DistilBertTokenizer:
         the second text, consecutive windows sharing `stride` tokens (HF's
         `truncation="only_second", return_overflowing_tokens=True`).
         Returns the Rust encodings, one list of windows per pair."""
-        engine = Tokenizer.from_str(self._tokenizer.to_str())
-        engine.encode_special_tokens = self._tokenizer.encode_special_tokens
-        engine.post_processor = processors.TemplateProcessing(
-            single=f"{self.cls_token} $A {self.sep_token}",
-            pair=f"{self.cls_token} $A {self.sep_token} $B:1 {self.sep_token}:1",
-            special_tokens=[(self.cls_token, self.cls_token_id), (self.sep_token, self.sep_token_id)],
-        )
+        engine = self.hf_engine()
         engine.enable_truncation(sequence_length, stride=stride, strategy="only_second")
         windows = []
         for row, (a, b) in enumerate(zip(first_texts, second_texts)):
@@ -252,6 +255,18 @@ class DistilBertTokenizer:
                 ) from None
             windows.append([encoding] + list(encoding.overflowing))
         return windows
+
+    def hf_engine(self):
+        """A copy of the Rust tokenizer with `transformers`' `[CLS] a [SEP] b
+        [SEP]` post-processor, as an HF `tokenizer.json` describes it."""
+        engine = Tokenizer.from_str(self._tokenizer.to_str())
+        engine.encode_special_tokens = self._tokenizer.encode_special_tokens
+        engine.post_processor = processors.TemplateProcessing(
+            single=f"{self.cls_token} $A {self.sep_token}",
+            pair=f"{self.cls_token} $A {self.sep_token} $B:1 {self.sep_token}:1",
+            special_tokens=[(self.cls_token, self.cls_token_id), (self.sep_token, self.sep_token_id)],
+        )
+        return engine
 
     def detokenize(self, ids):
         """Text for 1-D ids, or a list of texts for 2-D ids / a list of 1-D ids."""
@@ -271,6 +286,22 @@ class DistilBertTokenizer:
         if bad:
             raise ValueError(f"id {bad[0]} is outside [0, vocabulary_size={len(self._vocabulary)}).")
         return self._tokenizer.decode(row, skip_special_tokens=False)
+
+    @classmethod
+    def from_preset(cls, preset, **kwargs):
+        """The tokenizer of a preset name, `hf://org/name`, an HF checkpoint
+        directory (`tokenizer.json`, `tokenizer_config.json`, `vocab.txt`) or a
+        `save_to_preset` directory. Options the files set are honoured; an
+        explicit argument that contradicts them raises."""
+        from distilbert_hub.convert.preset import load_tokenizer
+
+        return load_tokenizer(preset, **kwargs)
+
+    def save_to_preset(self, preset_dir):
+        """Config and vocabulary (as a file asset) in a new directory."""
+        from distilbert_hub.convert.preset import save_to_preset
+
+        save_to_preset(self, preset_dir)
 
     def get_config(self):
         return {

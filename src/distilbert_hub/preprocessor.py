@@ -12,6 +12,19 @@ class Preprocessor:
             raise TypeError(f"tokenizer must be a DistilBertTokenizer; got {type(tokenizer).__name__}.")
         self.tokenizer = tokenizer
 
+    @classmethod
+    def from_preset(cls, preset, **kwargs):
+        """A preprocessor with the tokenizer of a preset (see
+        `DistilBertTokenizer.from_preset`); `kwargs` set its options."""
+        from distilbert_hub.convert.preset import load_preprocessor
+
+        return load_preprocessor(cls, preset, **kwargs)
+
+    def save_to_preset(self, preset_dir):
+        from distilbert_hub.convert.preset import save_to_preset
+
+        save_to_preset(self, preset_dir)
+
     def get_config(self):
         return {"tokenizer": self.tokenizer.get_config()}
 

@@ -24,7 +24,59 @@ class Task(FunctionalModel):
     """Base of the task models: a backbone, a head and an optional
     preprocessor. `fit`, `predict` and `evaluate` take raw strings when a
     preprocessor is attached: it runs in numpy, so no tf.data or TensorFlow is
-    needed on jax and torch."""
+    needed on jax and torch.
+
+    Each task declares the `transformers` class it equals (`hf_architecture`),
+    its default preprocessor class, and its head's weights under HF names
+    (`head_weight_entries`); the converter and the harness work from these,
+    so a new task is one file.
+    """
+
+    hf_architecture = None
+    preprocessor_cls = None
+    registry = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.hf_architecture and cls.__module__.startswith("distilbert_hub."):
+            Task.registry[cls.hf_architecture] = cls
+
+    def head_weight_entries(self):
+        """`WeightEntry`s of the head's variables, named as in `hf_architecture`."""
+        raise NotImplementedError
+
+    @classmethod
+    def head_kwargs_from_hf_config(cls, hf_config):
+        """Constructor arguments the HF config fixes (number of labels, dropout)."""
+        return {}
+
+    def hf_config_updates(self):
+        """What an HF `config.json` needs beyond the backbone's fields."""
+        return {"architectures": [self.hf_architecture]}
+
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, **kwargs):
+        """A task from a preset name, `hf://org/name`, an HF checkpoint
+        directory or a directory written by `save_to_preset`. The head is
+        ported when the checkpoint holds one for this task; otherwise it is
+        freshly initialized (with a warning). A tokenizer in the checkpoint
+        gives the default preprocessor (pass `preprocessor=None` to skip)."""
+        from distilbert_hub.convert.preset import load_task
+
+        return load_task(cls, preset, load_weights=load_weights, **kwargs)
+
+    def save_to_preset(self, preset_dir):
+        """Config, weights, preprocessor and vocabulary in a new directory."""
+        from distilbert_hub.convert.preset import save_to_preset
+
+        save_to_preset(self, preset_dir)
+
+    def export_to_transformers(self, path):
+        """A directory `transformers.AutoModelFor*` (and, with a preprocessor,
+        `AutoTokenizer`) loads with `from_pretrained`."""
+        from distilbert_hub.convert.preset import export_to_transformers
+
+        export_to_transformers(self, path)
 
     def _setup_task(self, backbone, preprocessor):
         self.backbone = backbone
@@ -91,6 +143,18 @@ def check_backbone(backbone):
     if not isinstance(backbone, DistilBertBackbone):
         raise TypeError(f"backbone must be a DistilBertBackbone; got {type(backbone).__name__}.")
     return backbone
+
+
+def hf_num_labels(hf_config):
+    """The number of labels an HF config declares (`id2label`, else `num_labels`)."""
+    if hf_config.get("id2label"):
+        return len(hf_config["id2label"])
+    return hf_config.get("num_labels")
+
+
+def hf_labels_config(num_classes):
+    return {"id2label": {str(i): f"LABEL_{i}" for i in range(num_classes)},
+            "label2id": {f"LABEL_{i}": i for i in range(num_classes)}}
 
 
 def check_class_labels(y, num_classes, model_name, ignore=None):

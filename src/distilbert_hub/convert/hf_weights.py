@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from distilbert_hub.convert.hf_checkpoint import to_float32
+
 
 @dataclass(frozen=True)
 class WeightEntry:
@@ -92,10 +94,7 @@ def assign_hf_weights(entries, state_dict, source="checkpoint", ignore_unused=()
                 f"{source}: weight '{entry.hf_name}' has shape {tuple(value.shape)}, "
                 f"expected {entry.hf_shape} for Keras variable '{entry.variable.path}'."
             )
-        if not np.issubdtype(value.dtype, np.floating):
-            raise ValueError(
-                f"{source}: weight '{entry.hf_name}' has dtype {value.dtype}, expected floats."
-            )
+        value = to_float32(value, entry.hf_name, source)
         if not np.all(np.isfinite(value)):
             raise ValueError(f"{source}: weight '{entry.hf_name}' holds NaN or infinity.")
         values.append(value.T if entry.transpose else value)
@@ -118,29 +117,7 @@ def export_hf_weights(entries):
 def task_weight_map(task):
     """Entries for a task model: its backbone under `distilbert.` and its head
     under the names of the matching `transformers` class."""
-    from distilbert_hub.distilbert_masked_lm import DistilBertMaskedLM
-    from distilbert_hub.distilbert_multiple_choice import DistilBertMultipleChoice
-    from distilbert_hub.distilbert_question_answerer import DistilBertQuestionAnswerer
-    from distilbert_hub.distilbert_text_classifier import DistilBertTextClassifier
-    from distilbert_hub.distilbert_token_classifier import DistilBertTokenClassifier
-
-    entries = backbone_weight_map(task.backbone, prefix="distilbert.")
-    if isinstance(task, (DistilBertTextClassifier, DistilBertMultipleChoice)):
-        return entries + dense_entries("pre_classifier", task.pooled_dense) + dense_entries(
-            "classifier", task.output_dense
-        )
-    if isinstance(task, DistilBertTokenClassifier):
-        return entries + dense_entries("classifier", task.output_dense)
-    if isinstance(task, DistilBertQuestionAnswerer):
-        return entries + dense_entries("qa_outputs", task.output_dense)
-    if isinstance(task, DistilBertMaskedLM):
-        head = task.masked_lm_head
-        return entries + [
-            *dense_entries("vocab_transform", head.transform_dense),
-            *layer_norm_entries("vocab_layer_norm", head.layer_norm),
-            WeightEntry("vocab_projector.bias", head.bias),
-        ]
-    raise TypeError(f"no Hugging Face weight mapping for {type(task).__name__}.")
+    return backbone_weight_map(task.backbone, prefix="distilbert.") + task.head_weight_entries()
 
 
 # `vocab_projector.weight` is tied to the word embeddings in DistilBertForMaskedLM.
