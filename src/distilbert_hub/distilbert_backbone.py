@@ -99,6 +99,10 @@ class DistilBertBackbone(FunctionalModel):
             dtype=dtype,
             **kwargs,
         )
+        # A functional model keeps a float32 policy whatever `dtype` says;
+        # set it, so get_config (and every round trip) keeps the precision.
+        if dtype is not None:
+            self.dtype_policy = keras.dtype_policies.get(dtype)
 
         # === Config ===
         self.vocabulary_size = vocabulary_size
