@@ -6,12 +6,16 @@ variable sequence lengths, `predict` equals `__call__`, `get_config` /
 every output of one golden case on the current backend.
 """
 
+import json
+import os
+from pathlib import Path
+
 import keras
 import numpy as np
 
 from harness.compare import assert_all_match
 from harness.golden import load_case
-from harness.runner import compare_outputs, run_case
+from harness.runner import compare_outputs, run_backbone_case, run_case
 
 
 def to_numpy(tree):
@@ -77,3 +81,35 @@ class ModelTestCase:
         comparisons = compare_outputs(golden, run_case(golden))
         assert_all_match(comparisons)
         return comparisons
+
+    def run_preset_checkpoint_case(self, case_id):
+        """The full-size tiers through the real loading path: the preset of a
+        `preset_*` golden loads with `from_preset(name)` from the Hugging Face
+        cache that `tools/make_checkpoints.py --hub-cache` fills (offline), and
+        must reproduce the golden; its tokenizer must give the ids
+        transformers gave when it wrote the checkpoint."""
+        from distilbert_hub import DistilBertBackbone, DistilBertTokenizer
+
+        golden = load_case(case_id)
+        preset = golden.provenance["preset"]
+        cache = hub_cache()
+        backbone = DistilBertBackbone.from_preset(preset)
+        assert_all_match(compare_outputs(golden, run_backbone_case(golden, backbone)))
+        expected = json.loads((cache.parent / "expected_tokens" / f"{preset}.json").read_text())
+        tokenizer = DistilBertTokenizer.from_preset(preset)
+        assert tokenizer.lowercase == expected["lowercase"], f"{preset}: lowercase {tokenizer.lowercase}"
+        for text, ids in zip(expected["texts"], expected["input_ids"]):
+            ours = [tokenizer.cls_token_id, *tokenizer(text).tolist(), tokenizer.sep_token_id]
+            assert ours == ids, f"{preset}: {text!r} gives {ours}, transformers gave {ids}"
+
+
+def hub_cache():
+    """The Hugging Face cache the full-size tiers read (offline), or a clear failure."""
+    path = os.environ.get("HF_HUB_CACHE")
+    if not path or os.environ.get("HF_HUB_OFFLINE") != "1" or not Path(path).is_dir():
+        raise AssertionError(
+            f"the full-size tiers read presets offline from a Hugging Face cache (HF_HUB_CACHE={path!r}, "
+            f"HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE')!r}); fill it with `tox -e checkpoints` "
+            "and run the tier through tox (`tox -e jax-large`), which sets both."
+        )
+    return Path(path)

@@ -163,3 +163,28 @@ def test_a_preset_name_resolves_offline_from_the_hugging_face_cache(tmp_path, mo
         assert backbone.vocabulary_size == 128
     with pytest.raises(ValueError, match="distilbert/distilbert-base-cased is not available here.*hf download"):
         hub.DistilBertBackbone.from_preset("distil_bert_base_en")
+
+
+def convert(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "distilbert_hub.convert", *map(str, args)], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_the_converter_cli_goes_both_ways(tmp_path):
+    source = FIXTURES / "head_question_answerer"
+    to_preset = convert(source, tmp_path / "preset")
+    assert to_preset.returncode == 0, to_preset.stderr
+    assert "loading DistilBertQuestionAnswerer" in to_preset.stdout
+    back = convert(tmp_path / "preset", tmp_path / "hf", "--to", "transformers")
+    assert back.returncode == 0, back.stderr
+    original, exported = read_state_dict(source), read_state_dict(tmp_path / "hf")
+    assert sorted(original) == sorted(exported)
+    for key in original:
+        np.testing.assert_array_equal(exported[key], original[key], err_msg=key)
+    again = convert(source, tmp_path / "preset")
+    assert again.returncode == 2 and "already exists" in again.stderr
+    missing = convert(tmp_path / "nowhere", tmp_path / "out")
+    assert missing.returncode == 2 and "neither a preset name" in missing.stderr

@@ -151,11 +151,22 @@ def differences(committed, fresh):
     return found
 
 
+def library_presets():
+    """The library's preset table, read without importing the library (and keras)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "distilbert_presets", REPO_ROOT / "src" / "distilbert_hub" / "distilbert_presets.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.backbone_presets
+
+
 def write_hub_cache(cache, tier):
     """Full-size preset checkpoints in a Hugging Face cache folder."""
     import torch
 
-    from distilbert_hub.distilbert_presets import backbone_presets
+    backbone_presets = library_presets()
     from harness.golden import case_ids, load_case
     from harness.seeded_weights import seeded_weights, weights_digest
 

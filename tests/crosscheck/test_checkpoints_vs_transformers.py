@@ -182,3 +182,15 @@ def test_a_task_from_a_bare_backbone_checkpoint_gets_a_fresh_head_and_says_so(tm
     with pytest.warns(UserWarning, match="head is freshly initialized") as caught:
         hub.DistilBertTextClassifier.from_preset(str(tmp_path / "hf"), num_classes=2, preprocessor=None)
     assert len(caught) == 1
+
+
+@pytest.mark.parametrize("name", ["backbone", "head_masked_lm", "head_multiple_choice", "head_question_answerer"])
+def test_the_converter_cli_verifies_against_transformers(tmp_path, name):
+    import subprocess
+    import sys
+
+    source = f"harness/fixtures/checkpoints/{name}"
+    run = subprocess.run([sys.executable, "-m", "distilbert_hub.convert", source, tmp_path / "preset", "--verify"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "max abs error on real tokens" in run.stdout and "verified" in run.stdout

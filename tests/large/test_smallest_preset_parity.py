@@ -10,3 +10,7 @@ class TestSmallestPresetParity(ModelTestCase):
     @pytest.mark.parametrize("case_id", case_ids(tiers=("large",)))
     def test_full_size_hidden_states_match_transformers(self, case_id):
         self.run_golden_case(case_id)
+
+    @pytest.mark.parametrize("case_id", case_ids(tiers=("large",)))
+    def test_from_preset_offline_reproduces_transformers(self, case_id):
+        self.run_preset_checkpoint_case(case_id)

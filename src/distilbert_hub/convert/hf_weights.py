@@ -9,11 +9,16 @@ torch `nn.Linear` stores `[out, in]`; Keras `Dense` stores `[in, out]`: entries
 marked `transpose=True` are transposed on the way in and on the way out.
 """
 
+import contextvars
 from dataclasses import dataclass
 
 import numpy as np
 
 from distilbert_hub.convert.hf_checkpoint import to_float32
+
+
+# A callable (done, total) told of each assigned weight, e.g. the converter CLI's progress bar.
+ASSIGN_PROGRESS = contextvars.ContextVar("assign_progress", default=None)
 
 
 @dataclass(frozen=True)
@@ -98,8 +103,11 @@ def assign_hf_weights(entries, state_dict, source="checkpoint", ignore_unused=()
         if not np.all(np.isfinite(value)):
             raise ValueError(f"{source}: weight '{entry.hf_name}' holds NaN or infinity.")
         values.append(value.T if entry.transpose else value)
-    for entry, value in zip(entries, values):
+    progress = ASSIGN_PROGRESS.get()
+    for done, (entry, value) in enumerate(zip(entries, values), start=1):
         entry.variable.assign(value.astype(entry.variable.dtype))
+        if progress is not None:
+            progress(done, len(entries))
     return unused
 
 
