@@ -29,6 +29,7 @@ from distilbert_hub.convert.hf_tokenizer import merge_options, read_hf_tokenizer
 from distilbert_hub.convert.hf_weights import TIED_WEIGHTS, assign_hf_weights, backbone_weight_map, \
     export_hf_weights, task_weight_map
 from distilbert_hub.convert.sources import resolve
+from distilbert_hub.layers.initializers import skip_weight_initialization
 
 CONFIG = "config.json"
 KERAS_WEIGHTS = "model.weights.h5"
@@ -95,6 +96,11 @@ def split_state_dict(state, source):
     return backbone, head
 
 
+def initialization(load_weights):
+    """Skip the random initialization of weights about to be overwritten."""
+    return skip_weight_initialization() if load_weights else contextlib.nullcontext()
+
+
 def _check_dtype_argument(kwargs):
     dtype = kwargs.get("dtype")
     if isinstance(dtype, dict):
@@ -109,12 +115,14 @@ def load_backbone(source, load_weights=True, **kwargs):
     kind, config = preset_format(directory)
     kwargs = _check_dtype_argument(dict(kwargs))
     if kind == "keras":
-        backbone = _keras_backbone(directory, config, kwargs)
+        with initialization(load_weights):
+            backbone = _keras_backbone(directory, config, kwargs)
         if load_weights:
             _load_keras_weights(backbone, directory / KERAS_WEIGHTS)
         return backbone
     hf_architecture(config, directory)
-    backbone = DistilBertBackbone(**(backbone_kwargs_from_hf_config(config, str(directory / CONFIG)) | kwargs))
+    with initialization(load_weights):
+        backbone = DistilBertBackbone(**(backbone_kwargs_from_hf_config(config, str(directory / CONFIG)) | kwargs))
     if load_weights:
         backbone_state, _ = split_state_dict(read_state_dict(directory), directory)
         assign_hf_weights(backbone_weight_map(backbone), backbone_state, source=str(directory))
@@ -211,7 +219,8 @@ def load_task(cls, source, load_weights=True, **kwargs):
     if kind == "keras":
         return _load_keras_task(cls, directory, load_weights, backbone_kwargs, kwargs)
     architecture = hf_architecture(config, directory)
-    backbone = load_backbone(directory, load_weights=False, **backbone_kwargs)
+    with initialization(load_weights):
+        backbone = load_backbone(directory, load_weights=False, **backbone_kwargs)
     head_kwargs = cls.head_kwargs_from_hf_config(config) if architecture == cls.hf_architecture else {}
     task = cls(backbone, **(head_kwargs | kwargs))
     if not load_weights:
@@ -251,7 +260,8 @@ def drop_tied_copies(head_state, backbone_state, directory):
 
 
 def _load_keras_task(cls, directory, load_weights, backbone_kwargs, kwargs):
-    backbone = load_backbone(directory, load_weights=False, **backbone_kwargs)
+    with initialization(load_weights):
+        backbone = load_backbone(directory, load_weights=False, **backbone_kwargs)
     task_config = {}
     if (directory / TASK_CONFIG).is_file():
         spec = read_json(directory / TASK_CONFIG, "task config")

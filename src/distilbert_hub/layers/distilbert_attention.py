@@ -4,6 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from distilbert_hub.layers.initializers import weight_initializer
+
 
 @keras.saving.register_keras_serializable(package="distilbert_hub")
 class DistilBertAttention(keras.layers.Layer):
@@ -30,7 +32,7 @@ class DistilBertAttention(keras.layers.Layer):
         def dense(name):
             return keras.layers.Dense(
                 self.hidden_dim,
-                kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+                kernel_initializer=weight_initializer(),
                 dtype=self.dtype_policy,
                 name=name,
             )

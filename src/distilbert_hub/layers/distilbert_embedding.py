@@ -2,6 +2,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from distilbert_hub.layers.initializers import weight_initializer
+
 
 def sinusoidal_position_table(num_positions, dim):
     """The fixed position table of `transformers`' `create_sinusoidal_embeddings`.
@@ -57,14 +59,14 @@ class DistilBertEmbedding(keras.layers.Layer):
         self.token_embedding = self.add_weight(
             name="token_embedding",
             shape=(self.vocabulary_size, self.hidden_dim),
-            initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            initializer=weight_initializer(),
         )
         if self.sinusoidal_position_embedding:
             position_initializer = keras.initializers.Constant(
                 sinusoidal_position_table(self.max_sequence_length, self.hidden_dim)
             )
         else:
-            position_initializer = keras.initializers.TruncatedNormal(stddev=0.02)
+            position_initializer = weight_initializer()
         self.position_embedding = self.add_weight(
             name="position_embedding",
             shape=(self.max_sequence_length, self.hidden_dim),

@@ -2,6 +2,7 @@ import keras
 from keras import ops
 
 from distilbert_hub.layers.distilbert_transformer_layer import apply_activation, check_activation
+from distilbert_hub.layers.initializers import weight_initializer
 
 
 @keras.saving.register_keras_serializable(package="distilbert_hub")
@@ -22,7 +23,7 @@ class DistilBertMaskedLMHead(keras.layers.Layer):
         object.__setattr__(self, "_embedding_layer", embedding_layer)
         self.transform_dense = keras.layers.Dense(
             self.hidden_dim, dtype=self.dtype_policy, name="vocab_transform",
-            kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            kernel_initializer=weight_initializer(),
         )
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=1e-12, dtype=self.dtype_policy, name="vocab_layer_norm"

@@ -2,6 +2,7 @@ import keras
 from keras import ops
 
 from distilbert_hub.layers.distilbert_attention import DistilBertAttention
+from distilbert_hub.layers.initializers import weight_initializer
 
 ACTIVATIONS = ("gelu", "relu")
 
@@ -48,7 +49,7 @@ class DistilBertTransformerLayer(keras.layers.Layer):
         self.dropout = float(dropout)
         self.attention_dropout = float(attention_dropout)
         self.activation = check_activation(activation)
-        initializer = keras.initializers.TruncatedNormal(stddev=0.02)
+        initializer = weight_initializer()
 
         self.attention = DistilBertAttention(
             num_heads=self.num_heads,
