@@ -80,3 +80,18 @@ def token_batches(draw, vocabulary_size, max_sequence_length, max_batch=3):
 
 def seeds():
     return st.integers(0, 2**32 - 1)
+
+
+# Words of the real uncased vocabulary and ones it splits into pieces.
+PAIR_WORDS = ["the", "cat", "sat", "on", "mat", "Zürich", "naïve", "tokenization", "unbelievably", "東京", ",", ".",
+              "don't", "1813", "Austen", "café", "a", "b", "ok"]
+
+
+def sentences(max_words=20):
+    """A sentence of 0..max_words words from PAIR_WORDS."""
+    return st.lists(st.sampled_from(PAIR_WORDS), max_size=max_words).map(" ".join)
+
+
+def word_lists(max_words=10):
+    """Pre-split words, as token classification takes them."""
+    return st.lists(st.sampled_from(PAIR_WORDS), min_size=1, max_size=max_words)

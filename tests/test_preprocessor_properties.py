@@ -89,3 +89,31 @@ def test_selection_is_capped_at_mask_selection_length(tiny_tokenizer):
         tiny_tokenizer, sequence_length=16, mask_selection_rate=1.0, mask_selection_length=3, seed=0
     )(["the quick brown fox jumps over the lazy dog"] * 3)
     assert x["mask_positions"].shape == (3, 3) and (weights.sum(axis=1) == 3).all()
+
+
+def test_a_tuple_is_segments_and_a_list_is_a_batch(tiny_tokenizer):
+    """KerasHub's convention: `("a", "b")` is one pair, `["a", "b"]` two texts."""
+    preprocessor = hub.DistilBertTextClassifierPreprocessor(tiny_tokenizer, sequence_length=8)
+    pair = preprocessor(("the cat", "a dog"))
+    assert pair["token_ids"].shape == (8,)
+    assert (pair["token_ids"] == tiny_tokenizer.sep_token_id).sum() == 2
+    batch_of_pairs = preprocessor((["the cat"], ["a dog"]))
+    np.testing.assert_array_equal(batch_of_pairs["token_ids"][0], pair["token_ids"])
+    assert preprocessor(["the cat", "a dog"])["token_ids"].shape == (2, 8)
+    for ambiguous, message in ((("the cat", ["a dog"]), "all single texts or all batches"),
+                               (("a", "b", "c"), "one or two segments")):
+        try:
+            preprocessor(ambiguous)
+        except ValueError as error:
+            assert message in str(error), error
+        else:
+            raise AssertionError(f"{ambiguous!r} was accepted")
+
+
+def test_longest_first_gives_the_odd_token_to_the_longer_segment():
+    # transformers 5.24 (Rust): with 7 tokens of room, 8 + 6 keeps 4 + 3 and 6 + 8 keeps 3 + 4; a tie keeps 3 + 4.
+    assert kept_lengths(8, 6, 7, "longest_first") == (4, 3)
+    assert kept_lengths(6, 8, 7, "longest_first") == (3, 4)
+    assert kept_lengths(8, 8, 7, "longest_first") == (3, 4)
+    assert kept_lengths(8, 2, 7, "longest_first") == (5, 2)
+    assert kept_lengths(8, 6, 7, "round_robin") == (4, 3) and kept_lengths(8, 8, 7, "round_robin") == (4, 3)

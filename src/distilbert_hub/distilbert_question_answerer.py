@@ -60,7 +60,7 @@ class DistilBertQuestionAnswerer(Task):
             kwargs.setdefault("loss_weights", {"start_logits": 0.5, "end_logits": 0.5})
         super().compile(optimizer=optimizer, loss=loss, **kwargs)
 
-    def answer(self, questions, contexts, max_answer_length=30, batch_size=32):
+    def answer(self, questions, contexts, max_answer_length=15, batch_size=32):
         """The best answer text for each (question, context), from every window."""
         if self.preprocessor is None:
             raise ValueError("DistilBertQuestionAnswerer.answer needs a preprocessor.")

@@ -103,24 +103,34 @@ class DistilBertQuestionAnswererPreprocessor(Preprocessor):
         starts, ends = self.answer_positions(windows, y)
         return self._finish(windows.model_inputs(), {"start_logits": starts, "end_logits": ends}, sample_weight)
 
-    def decode_answers(self, start_logits, end_logits, windows, max_answer_length=30):
-        """The highest-scoring context span (start <= end, at most
-        `max_answer_length` tokens) over all windows of each example, as text."""
-        best = [(-np.inf, "")] * len(windows.contexts)
+    def decode_answers(self, start_logits, end_logits, windows, max_answer_length=15):
+        """The best context span of each example over all its windows, as
+        text, chosen as `transformers`' question-answering pipeline chooses:
+        per window, logits outside the context are masked, start and end are
+        softmax-normalized, and the span (start <= end < start +
+        `max_answer_length`) with the highest product of probabilities wins;
+        across windows the highest such score wins (the first on a tie)."""
+        best = [(-1.0, "")] * len(windows.contexts)
         start_logits, end_logits = np.asarray(start_logits), np.asarray(end_logits)
         for w, example in enumerate(windows.example_index):
-            tokens = np.flatnonzero(windows.context_mask[w])
-            if not len(tokens):
+            allowed = windows.context_mask[w].astype(bool)
+            if not allowed.any():
                 continue
-            s, e = start_logits[w, tokens], end_logits[w, tokens]
-            scores = s[:, None] + e[None, :]
-            i, j = np.indices(scores.shape)
-            scores[(j < i) | (j - i >= max_answer_length)] = -np.inf
+            start, end = (self._window_probabilities(x[w], allowed) for x in (start_logits, end_logits))
+            scores = np.tril(np.triu(np.outer(start, end)), max_answer_length - 1)
             i, j = np.unravel_index(np.argmax(scores), scores.shape)
-            if scores[i, j] > best[example][0]:
-                begin, finish = windows.offsets[w, tokens[i], 0], windows.offsets[w, tokens[j], 1]
+            if allowed[i] and allowed[j] and scores[i, j] > best[example][0]:
+                begin, finish = windows.offsets[w, i, 0], windows.offsets[w, j, 1]
                 best[example] = (scores[i, j], windows.contexts[example][begin:finish])
         return [text for _, text in best]
+
+    @staticmethod
+    def _window_probabilities(logits, allowed):
+        logits = np.where(allowed, logits, -10000.0)
+        probabilities = np.exp(logits - logits.max())
+        probabilities = probabilities / probabilities.sum()
+        probabilities[0] = 0.0  # [CLS]: no answer is not an answer here
+        return probabilities
 
     def get_config(self):
         return super().get_config() | {"sequence_length": self.sequence_length, "stride": self.stride}

@@ -20,8 +20,12 @@ class DistilBertTextClassifierPreprocessor(Preprocessor):
         truncate: KerasHub's `"round_robin"` (both segments cut to about half
             the budget, the first keeping the odd token) or `"waterfall"` (the
             last segment is cut first), or HF's `"longest_first"` (like
-            round_robin, but the second keeps the odd token), `"only_first"`,
-            `"only_second"`, each giving exactly the ids `transformers` gives.
+            round_robin, but the longer segment keeps the odd token, the
+            second on a tie), `"only_first"`, `"only_second"`, each giving
+            exactly the ids `transformers` gives.
+
+    As in KerasHub, a tuple is a set of segments and a list is a batch:
+    `("first", "second")` is one pair, `(firsts, seconds)` a batch of pairs.
     """
 
     def __init__(self, tokenizer, sequence_length=512, truncate="round_robin"):
@@ -31,7 +35,7 @@ class DistilBertTextClassifierPreprocessor(Preprocessor):
 
     def tokenize_and_pack(self, x):
         segments, single = split_segments(x)
-        tokenized = [self.tokenizer(s if not isinstance(s, str) else [s]) for s in segments]
+        tokenized = [self.tokenizer(s) for s in segments]
         token_ids, padding_mask, spans = pack(tokenized, self.sequence_length, self.truncate, self.tokenizer)
         return {"token_ids": token_ids, "padding_mask": padding_mask}, single, spans
 

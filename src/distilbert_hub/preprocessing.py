@@ -32,24 +32,30 @@ def kept_lengths(first_length, second_length, budget, truncate, row=0):
         first = min(first_length, max(budget - second_length, -(-budget // 2)))
         return first, min(second_length, budget - first)
     if truncate == "longest_first":
-        # transformers (Rust tokenizers): the same split, but the second
-        # segment gets the odd token.
-        first = min(first_length, max(budget - second_length, budget // 2))
-        return first, min(second_length, budget - first)
+        # transformers (Rust tokenizers): the shorter segment keeps up to half
+        # the budget (rounded down), the longer one the rest, so the odd token
+        # goes to the longer segment, and to the second when they are equal.
+        if first_length > second_length:
+            second = min(second_length, budget // 2)
+            return budget - second, second
+        first = min(first_length, budget // 2)
+        return first, budget - first
     if truncate == "waterfall":
         first = min(first_length, budget)
         return first, min(second_length, budget - first)
+    # only_first / only_second: as transformers, refuse when the segment that
+    # may be cut would have to lose every token.
     if truncate == "only_first":
-        if second_length > budget:
+        if second_length >= budget:
             raise ValueError(
                 f"row {row}: truncate='only_first' cannot fit: the second segment alone has "
-                f"{second_length} tokens, more than the {budget} available."
+                f"{second_length} tokens, leaving no room for the first in the {budget} available."
             )
         return budget - second_length, second_length
-    if first_length > budget:
+    if first_length >= budget:
         raise ValueError(
             f"row {row}: truncate='only_second' cannot fit: the first segment alone has "
-            f"{first_length} tokens, more than the {budget} available."
+            f"{first_length} tokens, leaving no room for the second in the {budget} available."
         )
     return first_length, budget - first_length
 
@@ -88,8 +94,22 @@ def pack(segments, sequence_length, truncate, tokenizer):
     return token_ids, padding_mask, spans
 
 
+TEXT_TYPES = (str, bytes, np.str_, np.bytes_)
+
+
 def split_segments(x):
-    """`x` as a tuple of text batches: one segment, or a pair given as a tuple."""
-    if isinstance(x, tuple) and len(x) in (1, 2) and all(not isinstance(s, (str, bytes)) for s in x):
+    """`x` as (a tuple of text batches, whether it was a single example).
+
+    As in KerasHub, a tuple is a set of segments and a list is a batch:
+    `("first", "second")` is one pair, `(firsts, seconds)` a batch of pairs,
+    `["a", "b"]` two single texts."""
+    if isinstance(x, tuple):
+        if len(x) not in (1, 2):
+            raise ValueError(f"a tuple of segments holds one or two segments; got {len(x)}.")
+        singles = [isinstance(s, TEXT_TYPES) for s in x]
+        if all(singles):
+            return tuple([s] for s in x), True
+        if any(singles):
+            raise ValueError("a tuple of segments must be all single texts or all batches of texts; got a mix.")
         return x, False
-    return (x,), isinstance(x, (str, bytes, np.str_, np.bytes_))
+    return (x,), isinstance(x, TEXT_TYPES)

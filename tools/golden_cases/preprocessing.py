@@ -21,10 +21,15 @@ SECOND = [
     "Tokyo.",
     "q r s t u v w x y z",
 ]
+# Pairs where the first segment is the longer one, the second, or neither.
+PAIR_FIRST = FIRST + ["one two three four five six seven eight", "alpha beta gamma", "x"]
+PAIR_SECOND = SECOND + ["alpha beta gamma delta epsilon zeta", "delta epsilon zeta", "y"]
 # (sequence_length, first texts, second texts or None); lengths where every strategy can fit.
 PACKING = {
     "single": (10, FIRST, None),
     "longest_first": (15, FIRST, SECOND),
+    "longest_first_odd_budget": (10, PAIR_FIRST, PAIR_SECOND),
+    "longest_first_even_budget": (11, PAIR_FIRST, PAIR_SECOND),
     "only_first": (24, FIRST, [t[:12] for t in SECOND]),
     "only_second": (26, [t[:12] for t in FIRST], SECOND),
 }
@@ -54,7 +59,7 @@ def golden(case, options, inputs, outputs, provenance):
 def build_packing_case(case, name):
     length, first, second = PACKING[name]
     tok = reference_tokenizer(tokenizer_config({"lowercase": True}))
-    truncate = "longest_first" if name == "single" else name
+    truncate = "longest_first" if name == "single" else name.removesuffix("_odd_budget").removesuffix("_even_budget")
     args = (first,) if second is None else (first, second)
     encoded = tok(*args, truncation=truncate, max_length=length, padding="max_length", split_special_tokens=True)
     inputs = {"first": first} | ({"second": second} if second else {})
