@@ -28,13 +28,16 @@ class Comparison:
     mean_abs_error: float = 0.0
     worst: list = field(default_factory=list)  # (index, actual, expected, abs error)
     problem: str | None = None  # shape/dtype problems that make values meaningless
+    tier: str = "default"  # the test tier that holds the case: its tox env runs it
+
 
     @property
     def passed(self):
         return self.problem is None and self.mismatched == 0
 
     def rerun_command(self):
-        return f'tox -e {self.backend} -- -k "{self.case_id}"'
+        env = self.backend if self.tier == "default" else f"{self.backend}-{self.tier}"
+        return f'tox -e {env} -- -k "{self.case_id}"'
 
     def report(self):
         head = f"case '{self.case_id}', output '{self.output}', backend {self.backend}"
@@ -70,6 +73,7 @@ def compare(
     output,
     backend,
     real_token_mask=None,
+    tier="default",
 ):
     """Compare arrays elementwise on the positions where `real_token_mask` is set.
 
@@ -86,6 +90,7 @@ def compare(
         rtol=rtol,
         tolerance_reason=tolerance_reason,
         shape=tuple(expected.shape),
+        tier=tier,
     )
     actual = np.asarray(actual)
     if actual.shape != expected.shape:

@@ -63,16 +63,18 @@ def run_backbone_case(golden, backbone=None):
 TOKENIZER_OPTIONS = ("lowercase", "strip_accents", "tokenize_chinese_chars", "special_tokens_in_strings")
 
 
-def tokenizer_from_golden(golden):
+def tokenizer_from_golden(golden, overrides=None):
+    """The golden's tokenizer; `overrides` change options (the sensitivity meta-tests)."""
     path = REPO_ROOT / golden.config["vocabulary"]
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != golden.config["vocabulary_sha256"]:
         raise GoldenError(f"case '{golden.case_id}': {path} is not the vocabulary the golden was made with.")
-    return DistilBertTokenizer(vocabulary=path, **{k: golden.config[k] for k in TOKENIZER_OPTIONS})
+    options = {k: golden.config[k] for k in TOKENIZER_OPTIONS} | (overrides or {})
+    return DistilBertTokenizer(vocabulary=path, **options)
 
 
-def run_tokenizer_case(golden):
-    tokenizer = tokenizer_from_golden(golden)
+def run_tokenizer_case(golden, overrides=None):
+    tokenizer = tokenizer_from_golden(golden, overrides)
     encoded = tokenizer.tokenize_with_offsets(golden.inputs["texts"])
     width = golden.outputs["token_ids"].value.shape[1]
     ids = [row_ids for row_ids, _ in encoded]
@@ -83,11 +85,13 @@ def run_tokenizer_case(golden):
     }
 
 
-def run_preprocessor_case(golden):
+def run_preprocessor_case(golden, overrides=None):
+    """The golden's preprocessor on its inputs; `overrides` change its options."""
     import distilbert_hub as hub
 
     tokenizer = tokenizer_from_golden(golden)
     options = {k: golden.config[k] for k in ("sequence_length", "truncate", "stride") if k in golden.config}
+    options |= overrides or {}
     kind, inputs = golden.provenance["preprocessor"], golden.inputs
     if kind == "text_classifier":
         x = (inputs["first"], inputs["second"]) if "second" in inputs else inputs["first"]
@@ -174,6 +178,7 @@ def compare_outputs(golden, actual_outputs, backend=None, profile=None):
             output=name,
             backend=backend if profile.device == "cpu" else f"{backend}-{profile.device}",
             real_token_mask=mask,
+            tier=golden.provenance.get("tier", "default"),
         )
         if actual is None:
             comparison.problem = "the model produced no such output"

@@ -12,11 +12,13 @@ from harness.runner import model_inputs
 
 CASE = "backbone_deep_padded"
 # bf16 keeps 8 mantissa bits (relative step 7.8e-3); through 4 post-LN blocks
-# with outputs up to ~3 the error grows to 0.040 (measured on CPU: jax and
-# tensorflow 0.040, torch 0.029). 0.1 leaves room for other kernels. This
-# checks that bf16 runs and stays close; parity itself is judged in float32.
+# with hidden states of order 1 (max ~3.5) the error grows to 0.074 (measured
+# on CPU with the natural-scale seeded weights: jax and tensorflow 0.073,
+# torch 0.074). 0.1 leaves a 35% margin, so a precision bug in one op (e.g. a
+# softmax or LayerNorm statistic in bf16) still fails. Parity itself is
+# judged in float32.
 BF16_ATOL = 0.1
-BF16_REASON = "mixed_bfloat16: 8-bit mantissa through 4 blocks, measured <= 0.040"
+BF16_REASON = "mixed_bfloat16: 8-bit mantissa through 4 blocks, measured <= 0.074"
 
 
 def test_mixed_bfloat16_backbone_stays_near_the_float32_golden():

@@ -5,6 +5,7 @@ must reject every one of them on every backend, with a readable report.
 """
 
 import keras
+import numpy as np
 import pytest
 
 from distilbert_hub.layers import distilbert_attention, distilbert_transformer_layer
@@ -74,3 +75,12 @@ def test_gelu_mutation_is_invisible_on_relu_models(monkeypatch, case_id):
     monkeypatch.setattr(distilbert_transformer_layer, "apply_activation", tanh_gelu)
     golden = load_case(case_id)
     assert_all_match(compare_outputs(golden, run_backbone_case(golden)))
+
+
+def test_the_rerun_command_names_the_tier_that_holds_the_case():
+    from harness.compare import compare
+
+    for tier, env in (("default", "torch"), ("large", "torch-large"), ("extra_large", "torch-extra_large")):
+        comparison = compare(np.ones(2), np.zeros(2), atol=0.1, rtol=0.0, tolerance_reason="test", case_id="case_x",
+                             output="out", backend="torch", tier=tier)
+        assert f'rerun: tox -e {env} -- -k "case_x"' in comparison.report()

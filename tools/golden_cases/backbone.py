@@ -35,14 +35,27 @@ INPUTS = {
 }
 
 
+# Goldens that see every LayerNorm epsilon: at natural scale an epsilon of
+# 1e-5 instead of 1e-12 moves outputs by only ~5e-6. Each draws some
+# LayerNorms (and the biases) small, so the LayerNorm after each small one
+# sees inputs of variance ~1e-3 (harness.seeded_weights, small_norms); "a"
+# makes the self-attention norms visible, "b" the output and embedding ones.
+SMALL_NORM_CONFIGS = {
+    "small_norms_a": ("gelu", r"embeddings\.LayerNorm|output_layer_norm"),
+    "small_norms_b": ("gelu", r"sa_layer_norm"),
+}
+
+
 def tiny_model(config_name):
-    options = dict(CONFIGS[config_name])
+    base, small_norms = SMALL_NORM_CONFIGS.get(config_name, (config_name, None))
+    options = dict(CONFIGS[base])
     config = DistilBertConfig(attn_implementation="eager", **options)
     deterministic_torch()
     model = DistilBertModel(config).eval()
     # The sinusoidal table is the reference's own, not a random one: it is what we test.
     keep = ("position_embeddings.weight",) if options.get("sinusoidal_pos_embds") else ()
-    weights = seeded_state_dict(model, seed_for(f"backbone_{config_name}"), keep=keep)
+    weights = seeded_state_dict(model, seed_for(f"backbone_{config_name}"), keep=keep,
+                                small_norms=small_norms)
     return model, weights
 
 
@@ -95,6 +108,12 @@ def build_backbone_case(case, config_name, input_name):
     )
 
 
+for _config_name in SMALL_NORM_CONFIGS:
+    register(
+        f"backbone_{_config_name}_padded",
+        "backbone",
+        lambda case, c=_config_name: build_backbone_case(case, c, "padded"),
+    )
 for _config_name in CONFIGS:
     for _input_name in INPUTS:
         register(

@@ -32,13 +32,14 @@ def output(value, mask=None):
                         tolerance_reason=LOGITS_REASON, real_token_mask=mask)
 
 
-def build_head_case(case, head):
+def build_head_case(case, head, small_norms=None):
     class_name, extra = HEADS[head]
     config = DistilBertConfig(attn_implementation="eager", **CONFIG, **extra)
     deterministic_torch()
     model = getattr(transformers, class_name)(config).eval()
     # The MLM projection is tied to the word embeddings: draw it once.
-    weights = seeded_state_dict(model, seed_for(f"head_{head}"), keep=("vocab_projector.weight",))
+    weights = seeded_state_dict(model, seed_for(f"head_{head}"), keep=("vocab_projector.weight",),
+                                small_norms=small_norms)
     rng = np.random.default_rng(case.seed)
     if head == "multiple_choice":
         ids, mask = padded_token_ids(rng, config.vocab_size, [9, 4, 7, 9, 2, 6], 9)
@@ -66,3 +67,6 @@ def build_head_case(case, head):
 
 for _head in HEADS:
     register(f"head_{_head}", "head", lambda case, h=_head: build_head_case(case, h))
+# The output LayerNorms drawn small (see backbone.SMALL_NORM_CONFIGS): the head's LayerNorm epsilon shows.
+register("head_masked_lm_small_norms", "head",
+         lambda case: build_head_case(case, "masked_lm", small_norms=r"embeddings\.LayerNorm|output_layer_norm"))

@@ -22,16 +22,19 @@ SECOND = [
     "q r s t u v w x y z",
 ]
 # Pairs where the first segment is the longer one, the second, or neither.
-PAIR_FIRST = FIRST + ["one two three four five six seven eight", "alpha beta gamma", "x"]
-PAIR_SECOND = SECOND + ["alpha beta gamma delta epsilon zeta", "delta epsilon zeta", "y"]
+LONG = "one two three four five six seven eight nine ten eleven twelve"
+PAIR_FIRST = FIRST + ["one two three four five six seven eight", "alpha beta gamma", "x", "alpha beta gamma delta epsilon"]
+PAIR_SECOND = SECOND + ["alpha beta gamma delta epsilon zeta", "delta epsilon zeta", "y", LONG]
 # (sequence_length, first texts, second texts or None); lengths where every strategy can fit.
 PACKING = {
     "single": (10, FIRST, None),
     "longest_first": (15, FIRST, SECOND),
     "longest_first_odd_budget": (10, PAIR_FIRST, PAIR_SECOND),
     "longest_first_even_budget": (11, PAIR_FIRST, PAIR_SECOND),
-    "only_first": (24, FIRST, [t[:12] for t in SECOND]),
-    "only_second": (26, [t[:12] for t in FIRST], SECOND),
+    # The last rows keep a segment of more than half the room, so that
+    # longest_first would have cut it.
+    "only_first": (24, FIRST + [LONG + " and more"], [t[:12] for t in SECOND] + [LONG]),
+    "only_second": (26, [t[:12] for t in FIRST] + [LONG], SECOND + [LONG + " and more"]),
 }
 WORDS = [
     ["John", "Smith", "visited", "Zürich", "yesterday", "."],

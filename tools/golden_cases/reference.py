@@ -18,10 +18,10 @@ def deterministic_torch():
     torch.set_num_threads(1)
 
 
-def seeded_state_dict(model, seed, keep=()):
+def seeded_state_dict(model, seed, keep=(), small_norms=None):
     """Load `harness.seeded_weights` into `model`; return its full state dict as numpy."""
     shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}
-    drawn = seeded_weights(shapes, seed, keep=keep)
+    drawn = seeded_weights(shapes, seed, keep=keep, small_norms=small_norms)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in drawn.items()}, strict=False)
     return {name: t.detach().numpy().astype(np.float32) for name, t in sorted(model.state_dict().items())}
 
