@@ -22,6 +22,7 @@ from pathlib import Path
 
 import keras
 
+from distilbert_hub.convert import keras_hub_preset
 from distilbert_hub.convert.hf_checkpoint import CheckpointError, read_json, read_state_dict, write_json, \
     write_safetensors
 from distilbert_hub.convert.hf_config import backbone_kwargs_from_hf_config, hf_config_from_backbone
@@ -117,7 +118,10 @@ def load_backbone(source, load_weights=True, **kwargs):
     if kind == "keras":
         with initialization(load_weights):
             backbone = _keras_backbone(directory, config, kwargs)
-        if load_weights:
+        if load_weights and keras_hub_preset.is_keras_hub_spec(config):
+            state = keras_hub_preset.backbone_state(directory, backbone.hidden_dim)
+            assign_hf_weights(backbone_weight_map(backbone), state, source=str(directory / KERAS_WEIGHTS))
+        elif load_weights:
             _load_keras_weights(backbone, directory / KERAS_WEIGHTS)
         return backbone
     hf_architecture(config, directory)
@@ -135,6 +139,8 @@ def _keras_backbone(directory, config, kwargs):
     if config["class_name"] != "DistilBertBackbone":
         raise CheckpointError(f"{directory / CONFIG}: holds a {config['class_name']}, not a DistilBertBackbone.")
     backbone_config = dict(config["config"]) | kwargs
+    if keras_hub_preset.is_keras_hub_spec(config):
+        backbone_config = keras_hub_preset.backbone_config(config) | kwargs
     for key in ("dtype",):
         if isinstance(backbone_config.get(key), dict):
             backbone_config[key] = keras.dtype_policies.deserialize(backbone_config[key])
@@ -188,7 +194,8 @@ def load_preprocessor(cls, source, **kwargs):
     if config_path.is_file():
         spec = read_json(config_path, "preprocessor config")
         if spec.get("class_name") == cls.__name__:
-            config = {k: v for k, v in (spec.get("config") or {}).items() if k != "tokenizer"}
+            arguments = _init_arguments(cls)
+            config = {k: v for k, v in (spec.get("config") or {}).items() if k in arguments and k != "tokenizer"}
     elif (directory / CONFIG).is_file():
         kind, model_config = preset_format(directory)
         defaults = _init_arguments(cls)
@@ -262,13 +269,23 @@ def drop_tied_copies(head_state, backbone_state, directory):
 def _load_keras_task(cls, directory, load_weights, backbone_kwargs, kwargs):
     with initialization(load_weights):
         backbone = load_backbone(directory, load_weights=False, **backbone_kwargs)
-    task_config = {}
+    task_config, spec = {}, {}
     if (directory / TASK_CONFIG).is_file():
         spec = read_json(directory / TASK_CONFIG, "task config")
         if spec.get("class_name") == cls.__name__:
-            task_config = {k: v for k, v in spec["config"].items() if k not in ("backbone", "preprocessor")}
+            arguments = _init_arguments(cls)
+            task_config = {k: v for k, v in spec["config"].items()
+                           if k in arguments and k not in ("backbone", "preprocessor")}
     task = cls(backbone, **(task_config | kwargs))
-    if load_weights:
+    if load_weights and keras_hub_preset.is_keras_hub_spec(spec) and spec.get("class_name") == cls.__name__:
+        state = keras_hub_preset.backbone_state(directory, backbone.hidden_dim)
+        state = {f"{HF_PREFIX}{k}": v for k, v in state.items()} | keras_hub_preset.head_state(directory, cls.__name__)
+        assign_hf_weights(task_weight_map(task), state, source=str(directory))
+    elif load_weights and keras_hub_preset.is_keras_hub_spec(read_json(directory / CONFIG)):
+        assign_hf_weights(backbone_weight_map(backbone), keras_hub_preset.backbone_state(directory, backbone.hidden_dim),
+                          source=str(directory / KERAS_WEIGHTS))
+        warnings.warn(f"{directory}: no {cls.__name__} in this preset; the head is freshly initialized.", stacklevel=3)
+    elif load_weights:
         if task_config:
             _load_keras_weights(task, directory / TASK_WEIGHTS)
         else:
