@@ -77,7 +77,7 @@ def test_a_bf16_checkpoint_loads_as_exact_float32_values():
                                       err_msg=entry.hf_name)
 
 
-@pytest.mark.parametrize("name", ["backbone"] + [n for n in CHECKPOINTS if n.startswith("head_")])
+@pytest.mark.parametrize("name", ["backbone", "backbone_sharded"] + [n for n in CHECKPOINTS if n.startswith("head_")])
 def test_export_gives_back_the_checkpoint(tmp_path, name):
     directory = FIXTURES / name
     model = model_class(directory).from_preset(str(directory))
@@ -96,7 +96,7 @@ def test_export_gives_back_the_checkpoint(tmp_path, name):
         assert tokenizer.get_config() == original_tokenizer.get_config()
 
 
-@pytest.mark.parametrize("name", ["backbone", "head_masked_lm", "head_question_answerer"])
+@pytest.mark.parametrize("name", ["backbone"] + [n for n in CHECKPOINTS if n.startswith("head_")])
 def test_save_to_preset_round_trips(tmp_path, name):
     directory = FIXTURES / name
     cls = model_class(directory)

@@ -275,7 +275,7 @@ def _load_keras_task(cls, directory, load_weights, backbone_kwargs, kwargs):
         if spec.get("class_name") == cls.__name__:
             arguments = _init_arguments(cls)
             task_config = {k: v for k, v in spec["config"].items()
-                           if k in arguments and k not in ("backbone", "preprocessor")}
+                           if (k in arguments or k == "name") and k not in ("backbone", "preprocessor")}
     task = cls(backbone, **(task_config | kwargs))
     if load_weights and keras_hub_preset.is_keras_hub_spec(spec) and spec.get("class_name") == cls.__name__:
         state = keras_hub_preset.backbone_state(directory, backbone.hidden_dim)
