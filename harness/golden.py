@@ -240,10 +240,39 @@ def read_manifest(directory=None):
             f"{path}: no golden manifest. Goldens come only from "
             "`python tools/make_goldens.py`; this harness never creates them."
         )
-    manifest = json.loads(path.read_text())
-    if manifest.get("schema_version") != SCHEMA_VERSION:
-        raise GoldenError(f"{path}: schema_version {manifest.get('schema_version')!r}, expected {SCHEMA_VERSION}.")
-    return manifest["cases"]
+    try:
+        manifest = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise GoldenError(f"{path}: not valid JSON ({error}); regenerate with `python tools/make_goldens.py`.") from None
+    if not isinstance(manifest, dict) or manifest.get("schema_version") != SCHEMA_VERSION:
+        found = manifest.get("schema_version") if isinstance(manifest, dict) else type(manifest).__name__
+        raise GoldenError(f"{path}: schema_version {found!r}, expected {SCHEMA_VERSION}.")
+    cases = manifest.get("cases")
+    if not isinstance(cases, dict) or not cases:
+        raise GoldenError(f"{path}: lists no cases; a gate that checks nothing must not pass.")
+    for case_id, entry in cases.items():
+        if not isinstance(entry, dict) or not {"file", "kind", "digest"} <= set(entry):
+            raise GoldenError(f"{path}: the entry of case '{case_id}' lacks file, kind or digest.")
+    return cases
+
+
+def verify_goldens_directory(directory=None, registered=None):
+    """Problems that make a parity run meaningless: files in the folder the
+    manifest does not list, and (given the registry's ids) cases registered
+    but not in the manifest or listed but no longer registered."""
+    directory = goldens_dir(directory)
+    cases = read_manifest(directory)
+    problems = []
+    listed_files = {entry["file"] for entry in cases.values()} | {MANIFEST_NAME}
+    for path in sorted(directory.iterdir()):
+        if path.name not in listed_files and not path.name.startswith("."):
+            problems.append(f"{path}: not listed in {MANIFEST_NAME} (goldens come only from tools/make_goldens.py)")
+    if registered is not None:
+        for case_id in sorted(set(registered) - set(cases)):
+            problems.append(f"case '{case_id}' is registered in tools/golden_cases but missing from {MANIFEST_NAME}")
+        for case_id in sorted(set(cases) - set(registered)):
+            problems.append(f"case '{case_id}' is in {MANIFEST_NAME} but not registered in tools/golden_cases")
+    return problems
 
 
 def case_ids(directory=None, kind=None, tiers=("default",)):

@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness.golden import GoldenError, case_ids, goldens_dir, load_case
+from harness.golden import DEFAULT_GOLDENS_DIR, GoldenError, case_ids, goldens_dir, load_case, verify_goldens_directory
 
 BACKENDS = ("jax", "tensorflow", "torch")
 # A report tier includes the tiers below it.
@@ -217,9 +217,23 @@ def main(argv=None):
     unknown = sorted(set(backends) - set(BACKENDS))
     if unknown:
         parser.error(f"unknown backend(s) {unknown}; choose from {', '.join(BACKENDS)}")
+    if not backends:
+        parser.error(f"no backend given; a gate that runs nothing must not pass (choose from {', '.join(BACKENDS)})")
     try:
-        case_ids(goldens)
+        problems = verify_goldens_directory(goldens, registered_case_ids() if goldens == DEFAULT_GOLDENS_DIR else None)
+        if not case_ids(goldens, tiers=TIER_CASES[args.tier]):
+            problems.append(f"{goldens}: no case of the {args.tier} tier")
     except GoldenError as error:
-        print(f"parity: {error}", file=sys.stderr)
+        problems = [str(error)]
+    if problems:
+        print("parity: the goldens cannot be trusted, nothing was run:", file=sys.stderr)
+        print("\n".join(f"  - {p}" for p in problems), file=sys.stderr)
         return 1
     return report(backends, goldens, args.tier, args.out, args.layers)
+
+
+def registered_case_ids():
+    """The ids of tools/golden_cases' registry (imported without transformers)."""
+    from tools.golden_cases import load_all
+
+    return set(load_all())

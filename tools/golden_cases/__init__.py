@@ -1,8 +1,9 @@
 """The registry of golden cases. Cases are code: each has a unique id and its
 own seed derived from that id, so adding a case never shifts another.
 
-Only `tools/make_goldens.py` imports this package; it needs transformers and
-torch, which the library never does.
+Only `tools/make_goldens.py` builds cases, which needs transformers and torch
+(imported inside the builders); the harness imports the registry without them,
+to check that the manifest lists exactly the registered cases.
 """
 
 import hashlib

@@ -1,8 +1,6 @@
 """Backbone cases: tiny `DistilBertModel`s × input shapes, every layer's output."""
 
 import numpy as np
-import torch
-from transformers import DistilBertConfig, DistilBertModel
 
 from harness.golden import Golden, GoldenOutput
 from tools.golden_cases import register, seed_for
@@ -47,6 +45,8 @@ SMALL_NORM_CONFIGS = {
 
 
 def tiny_model(config_name):
+    from transformers import DistilBertConfig, DistilBertModel
+
     base, small_norms = SMALL_NORM_CONFIGS.get(config_name, (config_name, None))
     options = dict(CONFIGS[base])
     config = DistilBertConfig(attn_implementation="eager", **options)
@@ -61,6 +61,8 @@ def tiny_model(config_name):
 
 def hidden_state_outputs(model, token_ids, padding_mask, tolerance_reason, atol=FLOAT32_HIDDEN_ATOL):
     """Every hidden state of `model` (embeddings, then each block) as golden outputs."""
+    import torch
+
     with torch.no_grad():
         result = model(
             input_ids=torch.from_numpy(token_ids).long(),

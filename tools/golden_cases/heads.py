@@ -2,9 +2,6 @@
 in the golden, logits compared on real tokens."""
 
 import numpy as np
-import torch
-import transformers
-from transformers import DistilBertConfig
 
 from harness.golden import Golden, GoldenOutput
 from tools.golden_cases import register, seed_for
@@ -33,6 +30,10 @@ def output(value, mask=None):
 
 
 def build_head_case(case, head, small_norms=None):
+    import torch
+    import transformers
+    from transformers import DistilBertConfig
+
     class_name, extra = HEADS[head]
     config = DistilBertConfig(attn_implementation="eager", **CONFIG, **extra)
     deterministic_torch()

@@ -5,8 +5,6 @@ and sha256, and the harness regenerates them with `harness.seeded_weights`.
 """
 
 import numpy as np
-import torch
-from transformers import DistilBertConfig, DistilBertModel
 
 from harness.golden import Golden
 from harness.seeded_weights import seeded_weights, weights_digest
@@ -40,6 +38,9 @@ SMALLEST_PRESET = "distil_bert_base_en_uncased"
 
 
 def build_preset_case(case, preset):
+    import torch
+    from transformers import DistilBertConfig, DistilBertModel
+
     config = DistilBertConfig(attn_implementation="eager", **PRESETS[preset])
     deterministic_torch()
     model = DistilBertModel(config).eval()

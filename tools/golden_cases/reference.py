@@ -1,7 +1,6 @@
 """Shared pieces for running the `transformers` reference deterministically."""
 
 import numpy as np
-import torch
 
 from harness.seeded_weights import seeded_weights
 
@@ -13,6 +12,8 @@ FLOAT32_REASON = (
 
 
 def deterministic_torch():
+    import torch
+
     torch.manual_seed(0)
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
@@ -20,6 +21,8 @@ def deterministic_torch():
 
 def seeded_state_dict(model, seed, keep=(), small_norms=None):
     """Load `harness.seeded_weights` into `model`; return its full state dict as numpy."""
+    import torch
+
     shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}
     drawn = seeded_weights(shapes, seed, keep=keep, small_norms=small_norms)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in drawn.items()}, strict=False)

@@ -11,8 +11,6 @@ import hashlib
 import json
 
 import numpy as np
-from transformers import BertTokenizer
-from transformers.models.bert.tokenization_bert import load_vocab
 
 from harness.golden import REPO_ROOT, Golden, GoldenOutput, pad_rows
 from tools.golden_cases import register
@@ -47,6 +45,9 @@ def tokenizer_config(options):
 
 
 def reference_tokenizer(config):
+    from transformers import BertTokenizer
+    from transformers.models.bert.tokenization_bert import load_vocab
+
     return BertTokenizer(
         vocab=load_vocab(str(REPO_ROOT / config["vocabulary"])),
         do_lower_case=config["lowercase"],
