@@ -120,12 +120,12 @@ class TestTaskErrors:
         model = hub.DistilBertMaskedLM(tiny_backbone)
         inputs = {"token_ids": np.ones((1, 5), "int32"), "padding_mask": np.ones((1, 5), "int32"),
                   "mask_positions": np.array([[1, 5]], "int32")}
-        with pytest.raises(ValueError, match=r"mask position 5 is outside the sequence \[0, 5\)"):
+        with pytest.raises(ValueError, match=r"mask position 5 at index \(0, 1\) is outside the sequence \[0, 5\)"):
             model(inputs)
 
     def test_question_without_room_for_context(self, tiny_tokenizer):
         preprocessor = hub.DistilBertQuestionAnswererPreprocessor(tiny_tokenizer, sequence_length=6, stride=1)
-        with pytest.raises(ValueError, match="row 0: the first text does not leave room"):
+        with pytest.raises(ValueError, match="row 0: the question leaves 0 tokens for the context in 6"):
             preprocessor.windows(["the quick brown fox jumps over"], ["a cat"])
 
     def test_answer_outside_context(self, tiny_tokenizer):

@@ -1,6 +1,6 @@
 import keras
 
-from distilbert_hub.functional_model import FunctionalModel
+from distilbert_hub.functional_model import CheckedFunctional, FunctionalModel
 from distilbert_hub.input_checks import check_token_inputs
 from distilbert_hub.layers.distilbert_embedding import DistilBertEmbedding
 from distilbert_hub.layers.distilbert_transformer_layer import (
@@ -129,7 +129,7 @@ class DistilBertBackbone(FunctionalModel):
         `transformers`' `hidden_states` with `output_hidden_states=True`.
         """
         outputs = [self.embeddings.output] + [layer.output for layer in self.transformer_layers]
-        return keras.Model(self.input, outputs, name=f"{self.name}_hidden_states")
+        return CheckedFunctional(self.input, outputs, self.check_inputs, name=f"{self.name}_hidden_states")
 
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):

@@ -1,11 +1,10 @@
 import keras
-import numpy as np
 
-from distilbert_hub.input_checks import concrete_values
 from distilbert_hub.layers.distilbert_masked_lm_head import DistilBertMaskedLMHead
 from distilbert_hub.convert.hf_weights import WeightEntry, dense_entries, layer_norm_entries
 from distilbert_hub.distilbert_masked_lm_preprocessor import DistilBertMaskedLMPreprocessor
-from distilbert_hub.task import Task, check_backbone, check_class_labels
+from distilbert_hub.input_checks import check_class_labels, check_mask_positions
+from distilbert_hub.task import Task, check_backbone
 
 
 @keras.saving.register_keras_serializable(package="distilbert_hub")
@@ -56,13 +55,8 @@ class DistilBertMaskedLM(Task):
 
     def check_inputs(self, x):
         super().check_inputs(x)
-        if not isinstance(x, dict) or "mask_positions" not in x:
-            return
-        positions = concrete_values(x["mask_positions"])
-        length = np.shape(x["token_ids"])[-1]
-        if positions is not None and positions.size and ((positions < 0) | (positions >= length)).any():
-            bad = positions[(positions < 0) | (positions >= length)][0]
-            raise ValueError(f"DistilBertMaskedLM: mask position {int(bad)} is outside the sequence [0, {length}).")
+        if isinstance(x, dict) and "mask_positions" in x:
+            check_mask_positions(x, type(self).__name__)
 
     def check_labels(self, y, x):
         check_class_labels(y, self.backbone.vocabulary_size, type(self).__name__)

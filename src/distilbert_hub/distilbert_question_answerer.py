@@ -3,6 +3,7 @@ import numpy as np
 
 from distilbert_hub.convert.hf_weights import dense_entries
 from distilbert_hub.distilbert_question_answerer_preprocessor import DistilBertQuestionAnswererPreprocessor
+from distilbert_hub.input_checks import check_class_labels, concrete_values
 from distilbert_hub.task import Task, check_backbone
 
 
@@ -44,12 +45,19 @@ class DistilBertQuestionAnswerer(Task):
         return super().hf_config_updates() | {"qa_dropout": self.dropout}
 
     def check_labels(self, y, x):
-        if isinstance(y, dict):
-            length = self.preprocessor.sequence_length if self.preprocessor else None
-            for name, positions in y.items():
-                positions = np.asarray(positions)
-                if length is not None and ((positions < 0) | (positions >= length)).any():
-                    raise ValueError(f"DistilBertQuestionAnswerer: '{name}' has positions outside [0, {length}).")
+        if y is None:
+            return
+        if not isinstance(y, dict) or set(y) != {"start_logits", "end_logits"}:
+            raise ValueError("DistilBertQuestionAnswerer: labels are {'start_logits': starts, 'end_logits': ends} "
+                             f"(token positions); got {type(y).__name__}.")
+        length = np.shape(x["token_ids"])[-1] if isinstance(x, dict) and "token_ids" in x else None
+        for name in ("start_logits", "end_logits"):
+            check_class_labels(y[name], length or np.iinfo(np.int32).max, f"DistilBertQuestionAnswerer '{name}'")
+        starts, ends = concrete_values(y["start_logits"]), concrete_values(y["end_logits"])
+        if starts is not None and ends is not None and (starts > ends).any():
+            row = int(np.flatnonzero(starts > ends)[0])
+            raise ValueError(f"DistilBertQuestionAnswerer: row {row} has start {int(starts[row])} after "
+                             f"end {int(ends[row])}.")
 
     def compile(self, optimizer="auto", loss="auto", **kwargs):
         """Defaults: Adam(5e-5); the mean of the start and end cross-entropies (as HF)."""

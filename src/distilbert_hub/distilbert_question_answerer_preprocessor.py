@@ -75,8 +75,14 @@ class DistilBertQuestionAnswererPreprocessor(Preprocessor):
         spans = []
         for i, answer in enumerate(answers):
             if isinstance(answer, dict):
-                start = int(answer["answer_start"])
-                answer = (start, start + len(answer["text"]))
+                start, text = int(answer["answer_start"]), answer["text"]
+                found = windows.contexts[i][start:start + len(text)]
+                if found != text:
+                    raise ValueError(
+                        f"answer {i}: context {i} holds {found!r} at answer_start={start}, not the answer "
+                        f"text {text!r}."
+                    )
+                answer = (start, start + len(text))
             start, end = int(answer[0]), int(answer[1])
             if not 0 <= start < end <= len(windows.contexts[i]):
                 raise ValueError(

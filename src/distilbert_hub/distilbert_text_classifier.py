@@ -2,7 +2,8 @@ import keras
 
 from distilbert_hub.convert.hf_weights import dense_entries
 from distilbert_hub.distilbert_text_classifier_preprocessor import DistilBertTextClassifierPreprocessor
-from distilbert_hub.task import Task, check_backbone, check_class_labels, hf_labels_config, hf_num_labels
+from distilbert_hub.input_checks import check_class_labels
+from distilbert_hub.task import Task, check_backbone, hf_labels_config, hf_num_labels
 
 
 @keras.saving.register_keras_serializable(package="distilbert_hub")

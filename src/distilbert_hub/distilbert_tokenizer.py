@@ -46,6 +46,15 @@ def _read_vocabulary(vocabulary):
     )
 
 
+def _in_safe_mode():
+    """Whether Keras is deserializing with safe_mode=True (the default of load_model)."""
+    try:
+        from keras.src.saving.serialization_lib import in_safe_mode
+    except ImportError:  # a Keras without it: refuse file vocabularies, the safe choice
+        return True
+    return bool(in_safe_mode())
+
+
 def _check_vocabulary(tokens, source):
     if not tokens:
         raise ValueError(f"{source}: the vocabulary is empty.")
@@ -246,9 +255,17 @@ class DistilBertTokenizer:
         windows = []
         for row, (a, b) in enumerate(zip(first_texts, second_texts)):
             a, b = _check_text(a, f"question {row}"), _check_text(b, f"context {row}")
+            room = sequence_length - 3 - len(self._encode([a])[0].ids)
+            if room <= stride:
+                raise ValueError(
+                    f"row {row}: the question leaves {max(room, 0)} tokens for the context in {sequence_length}, "
+                    f"not more than stride={stride}; shorten the question or raise sequence_length."
+                )
             try:
                 encoding = engine.encode(a, b)
-            except Exception as error:
+            except (Exception, BaseException) as error:  # the Rust side may panic (a BaseException)
+                if isinstance(error, (KeyboardInterrupt, SystemExit)):
+                    raise
                 raise ValueError(
                     f"row {row}: the first text does not leave room for the second in {sequence_length} "
                     f"tokens with stride {stride} ({error})."
@@ -315,4 +332,9 @@ class DistilBertTokenizer:
 
     @classmethod
     def from_config(cls, config):
+        if isinstance(config.get("vocabulary"), (str, os.PathLike)) and _in_safe_mode():
+            raise ValueError(
+                f"a tokenizer config that names the file {os.fspath(config['vocabulary'])!r} as its vocabulary "
+                "cannot be loaded with safe_mode=True: a model archive must not read files outside itself."
+            )
         return cls(**config)

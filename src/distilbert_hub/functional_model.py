@@ -24,6 +24,9 @@ class FunctionalModel(keras.Model):
     def check_inputs(self, inputs):
         """Raise a clear error on bad concrete inputs (subclasses define it)."""
 
+    def check_labels(self, y, x):
+        """Raise a clear error on labels the model cannot produce (tasks define it)."""
+
     def __call__(self, inputs, *args, **kwargs):
         self.check_inputs(inputs)
         return super().__call__(inputs, *args, **kwargs)
@@ -31,6 +34,41 @@ class FunctionalModel(keras.Model):
     def predict(self, x, *args, **kwargs):
         self.check_inputs(x)
         return super().predict(x, *args, **kwargs)
+
+    def train_on_batch(self, x=None, y=None, sample_weight=None, *args, **kwargs):
+        self.check_inputs(x)
+        self.check_labels(y, x)
+        return super().train_on_batch(x, y, sample_weight, *args, **kwargs)
+
+    def test_on_batch(self, x=None, y=None, sample_weight=None, *args, **kwargs):
+        self.check_inputs(x)
+        self.check_labels(y, x)
+        return super().test_on_batch(x, y, sample_weight, *args, **kwargs)
+
+    def predict_on_batch(self, x):
+        self.check_inputs(x)
+        return super().predict_on_batch(x)
+
+
+class CheckedFunctional(keras.Model):
+    """A functional model over another model's layers (e.g. the backbone's
+    `hidden_states_model()`) that checks its inputs as that model does."""
+
+    def __init__(self, inputs, outputs, check_inputs, **kwargs):
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        object.__setattr__(self, "_check_inputs", check_inputs)
+
+    def __call__(self, inputs, *args, **kwargs):
+        self._check_inputs(inputs)
+        return super().__call__(inputs, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        self._check_inputs(x)
+        return super().predict(x, *args, **kwargs)
+
+    def predict_on_batch(self, x):
+        self._check_inputs(x)
+        return super().predict_on_batch(x)
 
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable}

@@ -1,3 +1,5 @@
+import collections.abc
+
 import keras
 import numpy as np
 
@@ -79,6 +81,12 @@ class Task(FunctionalModel):
         export_to_transformers(self, path)
 
     def _setup_task(self, backbone, preprocessor):
+        tokenizer = getattr(preprocessor, "tokenizer", None)
+        if tokenizer is not None and tokenizer.vocabulary_size() != backbone.vocabulary_size:
+            raise ValueError(
+                f"{type(self).__name__}: the preprocessor's tokenizer has {tokenizer.vocabulary_size()} tokens but "
+                f"the backbone's vocabulary_size is {backbone.vocabulary_size}; they must be the same vocabulary."
+            )
         self.backbone = backbone
         self.preprocessor = preprocessor
         self._finish_init()
@@ -92,35 +100,50 @@ class Task(FunctionalModel):
             raise ValueError(f"{type(self).__name__} got raw text but has no preprocessor.")
         return keras.utils.unpack_x_y_sample_weight(self.preprocessor(x, y, sample_weight))
 
-    def check_labels(self, y, x):
-        """Raise on labels the head cannot produce (subclasses refine)."""
-
     def check_inputs(self, x):
-        if isinstance(x, dict):
-            self.backbone.check_inputs({k: x[k] for k in ("token_ids", "padding_mask") if k in x})
+        if not isinstance(x, dict):
+            raise TypeError(f"{type(self).__name__} takes raw text (with a preprocessor) or a dict of model "
+                            f"inputs; got {type(x).__name__}.")
+        self.backbone.check_inputs({k: x.get(k) for k in ("token_ids", "padding_mask")})
 
-    def fit(self, x=None, y=None, batch_size=None, sample_weight=None, validation_data=None, **kwargs):
+    def _checked_batch(self, batch):
+        """One batch from a generator or dataset, preprocessed if raw and checked."""
+        x, y, sample_weight = self._preprocess(*keras.utils.unpack_x_y_sample_weight(batch))
+        self.check_inputs(x)
+        self.check_labels(y, x)
+        return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+
+    def _data(self, x, y, sample_weight):
+        """Arrays preprocessed and checked now; generators and PyDatasets
+        wrapped so that each batch is preprocessed and checked as it comes."""
+        if isinstance(x, keras.utils.PyDataset):
+            return CheckedPyDataset(x, self._checked_batch), y, sample_weight
+        if isinstance(x, collections.abc.Iterator):
+            return (self._checked_batch(batch) for batch in x), y, sample_weight
         x, y, sample_weight = self._preprocess(x, y, sample_weight)
         self.check_inputs(x)
         self.check_labels(y, x)
-        if validation_data is not None:
-            vx, vy, vw = keras.utils.unpack_x_y_sample_weight(validation_data)
-            vx, vy, vw = self._preprocess(vx, vy, vw)
-            self.check_labels(vy, vx)
-            validation_data = keras.utils.pack_x_y_sample_weight(vx, vy, vw)
+        return x, y, sample_weight
+
+    def fit(self, x=None, y=None, batch_size=None, sample_weight=None, validation_data=None, **kwargs):
+        x, y, sample_weight = self._data(x, y, sample_weight)
+        if validation_data is not None and not isinstance(validation_data, (keras.utils.PyDataset,
+                                                                           collections.abc.Iterator)):
+            validation_data = keras.utils.pack_x_y_sample_weight(
+                *self._data(*keras.utils.unpack_x_y_sample_weight(validation_data)))
+        elif validation_data is not None:
+            validation_data = self._data(validation_data, None, None)[0]
         return super().fit(
             x, y, batch_size=batch_size, sample_weight=sample_weight, validation_data=validation_data, **kwargs
         )
 
     def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
-        x, y, sample_weight = self._preprocess(x, y, sample_weight)
-        self.check_inputs(x)
-        self.check_labels(y, x)
+        x, y, sample_weight = self._data(x, y, sample_weight)
         return super().evaluate(x, y, batch_size=batch_size, sample_weight=sample_weight, **kwargs)
 
     def predict(self, x, *args, **kwargs):
-        x, _, _ = self._preprocess(x)
-        return super().predict(x, *args, **kwargs)
+        x, _, _ = self._data(x, None, None)
+        return keras.Model.predict(self, x, *args, **kwargs)
 
     # --- config ---------------------------------------------------------------
 
@@ -157,19 +180,24 @@ def hf_labels_config(num_classes):
             "label2id": {f"LABEL_{i}": i for i in range(num_classes)}}
 
 
-def check_class_labels(y, num_classes, model_name, ignore=None):
-    """Integer labels in [0, num_classes) (and `ignore`, if given)."""
-    if y is None:
-        return
-    labels = np.asarray(y)
-    if labels.dtype.kind not in "iu":
-        return
-    valid = (labels >= 0) & (labels < num_classes)
-    if ignore is not None:
-        valid |= labels == ignore
-    if not valid.all():
-        index = tuple(int(i) for i in np.argwhere(~valid)[0])
-        raise ValueError(
-            f"{model_name}: label {int(labels[index])} at index {index} is outside "
-            f"[0, num_classes={num_classes})."
-        )
+class CheckedPyDataset(keras.utils.PyDataset):
+    """A `PyDataset` whose every batch passes through `check` (preprocessing
+    raw text and validating, per batch)."""
+
+    def __init__(self, dataset, check):
+        super().__init__(workers=dataset.workers, use_multiprocessing=dataset.use_multiprocessing,
+                         max_queue_size=dataset.max_queue_size)
+        self.dataset, self.check = dataset, check
+
+    def __len__(self):
+        return len(self.dataset)
+
+    @property
+    def num_batches(self):
+        return self.dataset.num_batches
+
+    def __getitem__(self, index):
+        return self.check(self.dataset[index])
+
+    def on_epoch_end(self):
+        self.dataset.on_epoch_end()
