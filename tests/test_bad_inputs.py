@@ -235,7 +235,8 @@ def test_bad_text_and_construction_is_refused(models, case):
 
 
 def test_a_keras_archive_cannot_read_a_local_file(models, tmp_path):
-    classifier = models["classifier"]
+    classifier = hub.DistilBertTextClassifier(  # uncompiled: no half-built optimizer state to save
+        models["backbone"], num_classes=2, preprocessor=models["classifier"].preprocessor)
     path = tmp_path / "model.keras"
     classifier.save(path)
     secret = tmp_path / "secret.txt"
@@ -275,3 +276,16 @@ def test_arbitrary_arrays_give_finite_outputs_or_a_library_error(models, dtype, 
         assert "DistilBertBackbone" in str(error), f"unnamed error for ids {ids!r}, mask {mask!r}: {error}"
         return
     assert np.isfinite(keras.ops.convert_to_numpy(output)).all(), f"non-finite output for {ids!r}, {mask!r}"
+
+
+def test_a_bad_batch_mid_training_leaves_the_model_whole(models):
+    """On jax Keras detaches the weights during fit; a batch refused on the
+    way must not leave the model without them."""
+    classifier = models["classifier"]
+    before = [keras.ops.convert_to_numpy(v) for v in classifier.backbone.weights]
+    good, bad = (LABELLED, np.array([0, 1])), (LABELLED, np.array([0, 9]))
+    with pytest.raises(ValueError, match="label 9"):
+        classifier.fit((b for b in [good, good, bad]), steps_per_epoch=3, verbose=0)
+    after = [keras.ops.convert_to_numpy(v) for v in classifier.backbone.weights]
+    assert all(a.shape == b.shape and np.isfinite(a).all() for a, b in zip(after, before))
+    assert classifier.predict(LABELLED, verbose=0).shape == (2, 3)

@@ -1,4 +1,5 @@
 import collections.abc
+import contextlib
 
 import keras
 import numpy as np
@@ -108,10 +109,14 @@ class Task(FunctionalModel):
 
     def _checked_batch(self, batch):
         """One batch from a generator or dataset, preprocessed if raw and checked."""
+        if is_raw(batch):  # text alone, no labels
+            batch = (batch,)
+        batch = tuple(part if isinstance(part, list) else keras.tree.map_structure(host_values, part)
+                      for part in (batch if isinstance(batch, tuple) else (batch,)))
         x, y, sample_weight = self._preprocess(*keras.utils.unpack_x_y_sample_weight(batch))
         self.check_inputs(x)
         self.check_labels(y, x)
-        return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+        return (x,) if y is None and sample_weight is None else keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
 
     def _data(self, x, y, sample_weight):
         """Arrays preprocessed and checked now; generators and PyDatasets
@@ -120,12 +125,35 @@ class Task(FunctionalModel):
             return CheckedPyDataset(x, self._checked_batch), y, sample_weight
         if isinstance(x, collections.abc.Iterator):
             return (self._checked_batch(batch) for batch in x), y, sample_weight
+        if is_batch_source(x):  # a tf.data.Dataset, a torch DataLoader: re-iterable, sized
+            return CheckedPyDataset(IteratedBatches(x), self._checked_batch), y, sample_weight
         x, y, sample_weight = self._preprocess(x, y, sample_weight)
         self.check_inputs(x)
         self.check_labels(y, x)
         return x, y, sample_weight
 
+    @contextlib.contextmanager
+    def _variables_kept_on_error(self, lazy):
+        """On jax, Keras detaches variables' values while fit/evaluate run and
+        reattaches them at the end; a bad batch raising in between would
+        leave the model without weights. Keep references (jax arrays are
+        immutable: no copy) and put back whatever is missing."""
+        if not lazy or keras.backend.backend() != "jax":
+            yield
+            return
+        variables = list(self.variables) + list(getattr(self.optimizer, "variables", []) or [])
+        saved = [(v, v._value) for v in variables]
+        try:
+            yield
+        except BaseException:
+            self.jax_state_sync()
+            for variable, value in saved:
+                if variable._value is None:
+                    variable._value = value
+            raise
+
     def fit(self, x=None, y=None, batch_size=None, sample_weight=None, validation_data=None, **kwargs):
+        lazy = is_lazy(x) or is_lazy(validation_data)
         x, y, sample_weight = self._data(x, y, sample_weight)
         if validation_data is not None and not isinstance(validation_data, (keras.utils.PyDataset,
                                                                            collections.abc.Iterator)):
@@ -133,17 +161,22 @@ class Task(FunctionalModel):
                 *self._data(*keras.utils.unpack_x_y_sample_weight(validation_data)))
         elif validation_data is not None:
             validation_data = self._data(validation_data, None, None)[0]
-        return super().fit(
-            x, y, batch_size=batch_size, sample_weight=sample_weight, validation_data=validation_data, **kwargs
-        )
+        with self._variables_kept_on_error(lazy):
+            return super().fit(
+                x, y, batch_size=batch_size, sample_weight=sample_weight, validation_data=validation_data, **kwargs
+            )
 
     def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
+        lazy = is_lazy(x)
         x, y, sample_weight = self._data(x, y, sample_weight)
-        return super().evaluate(x, y, batch_size=batch_size, sample_weight=sample_weight, **kwargs)
+        with self._variables_kept_on_error(lazy):
+            return super().evaluate(x, y, batch_size=batch_size, sample_weight=sample_weight, **kwargs)
 
     def predict(self, x, *args, **kwargs):
+        lazy = is_lazy(x)
         x, _, _ = self._data(x, None, None)
-        return keras.Model.predict(self, x, *args, **kwargs)
+        with self._variables_kept_on_error(lazy):
+            return keras.Model.predict(self, x, *args, **kwargs)
 
     # --- config ---------------------------------------------------------------
 
@@ -201,3 +234,55 @@ class CheckedPyDataset(keras.utils.PyDataset):
 
     def on_epoch_end(self):
         self.dataset.on_epoch_end()
+
+
+def is_lazy(x):
+    """Data whose batches are made (and checked) only as training consumes them."""
+    return isinstance(x, (keras.utils.PyDataset, collections.abc.Iterator)) or is_batch_source(x)
+
+
+def is_batch_source(x):
+    """A re-iterable, sized source of batches that Keras does not take as
+    arrays: a `tf.data.Dataset`, a `torch.utils.data.DataLoader`."""
+    module = type(x).__module__
+    return module.startswith(("tensorflow", "torch.utils.data")) and hasattr(x, "__iter__") and not hasattr(x, "shape")
+
+
+def host_values(value):
+    """A framework tensor as numpy (tf string tensors become bytes); other
+    values unchanged."""
+    if hasattr(value, "numpy") and not isinstance(value, np.ndarray):
+        return value.numpy()
+    return value
+
+
+class IteratedBatches(keras.utils.PyDataset):
+    """A re-iterable batch source (tf.data, DataLoader) as a PyDataset of its
+    length. Batches are served in the source's own order whatever index Keras
+    asks for (Keras may shuffle or peek), restarting the source when it is
+    exhausted, so every `len(source)` calls see every batch once and the
+    source's own shuffling holds."""
+
+    def __init__(self, source):
+        super().__init__()
+        self.source, self._iterator = source, None
+        try:
+            self._length = len(source)
+        except TypeError:
+            cardinality = int(source.cardinality()) if hasattr(source, "cardinality") else -1
+            if cardinality < 0:
+                raise ValueError(
+                    f"{type(source).__name__}: a data source of unknown length; pass a generator with "
+                    "steps_per_epoch instead."
+                ) from None
+            self._length = cardinality
+
+    def __len__(self):
+        return self._length
+
+    def __getitem__(self, index):
+        try:
+            return next(self._iterator)
+        except (StopIteration, TypeError):  # exhausted, or not started
+            self._iterator = iter(self.source)
+            return next(self._iterator)
