@@ -19,8 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import cpu_description, versions  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CHECKPOINT = (REPO_ROOT / ".cache/hf-hub/hub/models--distilbert--distilbert-base-uncased/snapshots"
-                      / ("0" * 40))
+DEFAULT_CHECKPOINT = REPO_ROOT / ".cache/hf-hub/hub/models--distilbert--distilbert-base-uncased/snapshots" / ("0" * 40)
 
 # Runs in a child process: import, then time `load()` `repeats` times; report
 # the resident memory after imports and at its peak (Linux ru_maxrss is KiB).
@@ -52,8 +51,12 @@ print(json.dumps({"times": times, "baseline_mib": baseline, "peak_mib": peak}))
 
 
 def measure(kind, directory, repeats):
-    result = subprocess.run([sys.executable, "-c", CHILD, kind, str(directory), str(repeats)], capture_output=True,
-                            text=True, env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, kind, str(directory), str(repeats)],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     if result.returncode != 0:
         raise SystemExit(f"{kind}: {result.stderr[-2000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -70,8 +73,7 @@ def main(argv=None):
     if not (directory / "config.json").is_file():
         raise SystemExit(f"{directory}: no checkpoint; run `tox -e checkpoints` or pass --checkpoint.")
     weights_mib = sum(p.stat().st_size for p in directory.glob("*.safetensors")) / 2**20
-    results = {kind: measure(kind, directory, args.repeats)
-               for kind in ["transformers", *args.backends.split(",")]}
+    results = {kind: measure(kind, directory, args.repeats) for kind in ["transformers", *args.backends.split(",")]}
     # The first load in a process is what a user waits for (transformers
     # imports its model code lazily then); later ones show the steady cost.
     cold_reference = results["transformers"]["times"][0]
@@ -81,16 +83,30 @@ def main(argv=None):
     print(f"{'loader':<14}{'first s':>9}{'ratio':>8}{'warm s':>9}{'ratio':>8}{'peak RSS above baseline MiB':>30}")
     for kind, result in results.items():
         cold, warm = result["times"][0], statistics.median(result["times"][1:])
-        result |= {"first_s": cold, "first_ratio_to_transformers": cold / cold_reference,
-                   "warm_median_s": warm, "warm_ratio_to_transformers": warm / warm_reference,
-                   "peak_above_baseline_mib": result["peak_mib"] - result["baseline_mib"]}
-        print(f"{kind:<14}{cold:>9.3f}{cold / cold_reference:>7.2f}x{warm:>9.3f}{warm / warm_reference:>7.2f}x"
-              f"{result['peak_above_baseline_mib']:>30.0f}")
+        result |= {
+            "first_s": cold,
+            "first_ratio_to_transformers": cold / cold_reference,
+            "warm_median_s": warm,
+            "warm_ratio_to_transformers": warm / warm_reference,
+            "peak_above_baseline_mib": result["peak_mib"] - result["baseline_mib"],
+        }
+        print(
+            f"{kind:<14}{cold:>9.3f}{cold / cold_reference:>7.2f}x{warm:>9.3f}{warm / warm_reference:>7.2f}x"
+            f"{result['peak_above_baseline_mib']:>30.0f}"
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"cpu": cpu, "checkpoint_mib": weights_mib, "repeats": args.repeats,
-                                          "versions": versions("keras", "jax", "tensorflow", "tensorflow-cpu",
-                                                               "torch", "transformers", "numpy"),
-                                          "results": results}, indent=1))
+    Path(args.out).write_text(
+        json.dumps(
+            {
+                "cpu": cpu,
+                "checkpoint_mib": weights_mib,
+                "repeats": args.repeats,
+                "versions": versions("keras", "jax", "tensorflow", "tensorflow-cpu", "torch", "transformers", "numpy"),
+                "results": results,
+            },
+            indent=1,
+        )
+    )
     print(f"wrote {args.out}")
 
 

@@ -30,7 +30,6 @@ class Comparison:
     problem: str | None = None  # shape/dtype problems that make values meaningless
     tier: str = "default"  # the test tier that holds the case: its tox env runs it
 
-
     @property
     def passed(self):
         return self.problem is None and self.mismatched == 0
@@ -49,8 +48,7 @@ class Comparison:
             f"  compared {self.compared} values on real tokens of shape {self.shape}; "
             f"{self.mismatched} outside tolerance",
             f"  max abs error {self.max_abs_error:.3e}, mean abs error {self.mean_abs_error:.3e}",
-            f"  tolerance |actual - expected| <= {self.atol:g} + {self.rtol:g} * |expected|"
-            f" ({self.tolerance_reason})",
+            f"  tolerance |actual - expected| <= {self.atol:g} + {self.rtol:g} * |expected| ({self.tolerance_reason})",
         ]
         if self.worst and not self.passed:
             lines.append("  worst elements:")
@@ -125,8 +123,7 @@ def compare(
     result.mean_abs_error = float(error.mean())
     order = np.argsort(-error, kind="stable")[:WORST_SHOWN]
     result.worst = [
-        (tuple(int(i) for i in indices[k]), float(actual64[k]), float(expected64[k]), float(error[k]))
-        for k in order
+        (tuple(int(i) for i in indices[k]), float(actual64[k]), float(expected64[k]), float(error[k])) for k in order
     ]
     return result
 

@@ -28,9 +28,7 @@ PROFILES = {
     "cpu": ToleranceProfile("cpu", 0.0, "the golden's own tolerance"),
     # Measured on an H200 (jax 0.11 and torch 2.11, CUDA 13): worst 3.7e-6 over
     # every golden, tiny and full size, so the CPU tolerance stands on GPU.
-    "gpu": ToleranceProfile(
-        "gpu", 0.0, "the golden's own tolerance (TF32 off; worst 3.7e-6 measured on an H200)"
-    ),
+    "gpu": ToleranceProfile("gpu", 0.0, "the golden's own tolerance (TF32 off; worst 3.7e-6 measured on an H200)"),
     "gpu-tf32": ToleranceProfile(
         "gpu-tf32",
         TF32_FLOOR,

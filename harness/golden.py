@@ -243,7 +243,9 @@ def read_manifest(directory=None):
     try:
         manifest = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise GoldenError(f"{path}: not valid JSON ({error}); regenerate with `python tools/make_goldens.py`.") from None
+        raise GoldenError(
+            f"{path}: not valid JSON ({error}); regenerate with `python tools/make_goldens.py`."
+        ) from None
     if not isinstance(manifest, dict) or manifest.get("schema_version") != SCHEMA_VERSION:
         found = manifest.get("schema_version") if isinstance(manifest, dict) else type(manifest).__name__
         raise GoldenError(f"{path}: schema_version {found!r}, expected {SCHEMA_VERSION}.")

@@ -42,7 +42,17 @@ def pytest_report_header(config):
     backend = os.environ.get("KERAS_BACKEND", "tensorflow (keras default)")
     versions = {
         name: _version(name)
-        for name in ("keras", "numpy", "jax", "jaxlib", "tensorflow", "tensorflow-cpu", "torch", "tokenizers", "transformers")
+        for name in (
+            "keras",
+            "numpy",
+            "jax",
+            "jaxlib",
+            "tensorflow",
+            "tensorflow-cpu",
+            "torch",
+            "tokenizers",
+            "transformers",
+        )
     }
     manifest = Path(DEFAULT_GOLDENS_DIR) / MANIFEST_NAME
     digest = hashlib.sha256(manifest.read_bytes()).hexdigest()[:16] if manifest.is_file() else "missing"
@@ -69,5 +79,5 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         parts = Path(str(item.path)).parts
         for folder, marker in TIER_FOLDERS.items():
-            if "tests" in parts and folder in parts[parts.index("tests"):]:
+            if "tests" in parts and folder in parts[parts.index("tests") :]:
                 item.add_marker(getattr(pytest.mark, marker))

@@ -76,8 +76,18 @@ def collect(backends, goldens, tier):
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "result.json"
             env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
-            command = [sys.executable, "-m", "harness", "run-backend", "--goldens", str(goldens), "--tier", tier,
-                       "--json", str(out)]
+            command = [
+                sys.executable,
+                "-m",
+                "harness",
+                "run-backend",
+                "--goldens",
+                str(goldens),
+                "--tier",
+                tier,
+                "--json",
+                str(out),
+            ]
             print(f"running {backend} ...", file=sys.stderr, flush=True)
             child = subprocess.run(command, env=env, capture_output=True, text=True)
             if child.returncode != 0 or not out.is_file():
@@ -116,7 +126,9 @@ def build_tables(collected, backends, layers):
         lines.append(case_id.ljust(width) + "".join(c.ljust(26) for c in cells))
         md.append(f"| {case_id} | " + " | ".join(cells) + " |")
         if layers:
-            outputs = sorted({o for b in backends for o in collected[b].get("cases", {}).get(case_id, {}).get("outputs", {})})
+            outputs = sorted(
+                {o for b in backends for o in collected[b].get("cases", {}).get(case_id, {}).get("outputs", {})}
+            )
             for output in outputs:
                 values = []
                 for b in backends:
@@ -193,14 +205,19 @@ def report(backends, goldens, tier, out_dir, layers):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m harness", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     rep = sub.add_parser("report", help="run every golden on every backend and print the table")
     rep.add_argument("--backend", default=",".join(BACKENDS), help="comma-separated backends")
     rep.add_argument("--goldens", default=None, help="goldens folder (default: goldens/)")
-    rep.add_argument("--tier", choices=sorted(TIER_CASES), default="default",
-                     help="default: tiny goldens; large: + smallest preset at full size; extra_large: + every preset")
+    rep.add_argument(
+        "--tier",
+        choices=sorted(TIER_CASES),
+        default="default",
+        help="default: tiny goldens; large: + smallest preset at full size; extra_large: + every preset",
+    )
     rep.add_argument("--layers", action="store_true", help="also print every output's error")
     rep.add_argument("--out", default="reports", help="folder for parity.json/.md/.png")
     one = sub.add_parser("run-backend", help="(internal) run every golden on $KERAS_BACKEND")

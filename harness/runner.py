@@ -54,10 +54,7 @@ def model_inputs(golden):
 def run_backbone_case(golden, backbone=None):
     backbone = backbone or backbone_from_golden(golden)
     hidden_states = backbone.hidden_states_model()(model_inputs(golden), training=False)
-    return {
-        f"hidden_states/{i:02d}": keras.ops.convert_to_numpy(state)
-        for i, state in enumerate(hidden_states)
-    }
+    return {f"hidden_states/{i:02d}": keras.ops.convert_to_numpy(state) for i, state in enumerate(hidden_states)}
 
 
 TOKENIZER_OPTIONS = ("lowercase", "strip_accents", "tokenize_chinese_chars", "special_tokens_in_strings")
@@ -104,8 +101,12 @@ def run_preprocessor_case(golden, overrides=None):
     windows = hub.DistilBertQuestionAnswererPreprocessor(tokenizer, **options).windows(
         inputs["questions"], inputs["contexts"]
     )
-    return {"token_ids": windows.token_ids, "padding_mask": windows.padding_mask,
-            "example_index": windows.example_index, "offsets": windows.offsets}
+    return {
+        "token_ids": windows.token_ids,
+        "padding_mask": windows.padding_mask,
+        "example_index": windows.example_index,
+        "offsets": windows.offsets,
+    }
 
 
 def task_from_golden(golden):
@@ -120,8 +121,11 @@ def task_from_golden(golden):
     elif head == "token_classifier":
         task = hub.DistilBertTokenClassifier(backbone, num_classes=golden.weights["classifier.weight"].shape[0])
     else:
-        task = {"masked_lm": hub.DistilBertMaskedLM, "question_answerer": hub.DistilBertQuestionAnswerer,
-                "multiple_choice": hub.DistilBertMultipleChoice}[head](backbone)
+        task = {
+            "masked_lm": hub.DistilBertMaskedLM,
+            "question_answerer": hub.DistilBertQuestionAnswerer,
+            "multiple_choice": hub.DistilBertMultipleChoice,
+        }[head](backbone)
     assign_task_hf_weights(task, golden.weights, source=golden.case_id)
     return task
 

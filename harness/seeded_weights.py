@@ -38,8 +38,12 @@ SMALL_SCALE = 0.02
 def intended_distribution(name, shape, small_norms=None):
     """(mean, std) that `seeded_weights` draws the weight `name` from."""
     kind = parameter_kind(name)
-    scale = SMALL_SCALE if small_norms and (kind == "bias" and not LAYER_NORM.search(name)
-                                            or LAYER_NORM.search(name) and re.search(small_norms, name)) else 1.0
+    scale = (
+        SMALL_SCALE
+        if small_norms
+        and (kind == "bias" and not LAYER_NORM.search(name) or LAYER_NORM.search(name) and re.search(small_norms, name))
+        else 1.0
+    )
     if kind == "layer_norm_gain":
         return scale, 0.1 * scale
     if kind == "bias":

@@ -12,11 +12,27 @@ from hypothesis import strategies as st
 # accents, combining marks, CJK, Hangul, Thai, Arabic, Devanagari, emoji and
 # modifiers, control and format characters, unusual spaces, specials.
 INTERESTING_RANGES = [
-    (0x00, 0x7F), (0x80, 0x24F), (0x300, 0x36F), (0x370, 0x4FF), (0x590, 0x6FF),
-    (0x900, 0x97F), (0xE00, 0xE7F), (0x2000, 0x206F), (0x2100, 0x218F),
-    (0x3000, 0x303F), (0x3040, 0x30FF), (0x4E00, 0x4E80), (0xAC00, 0xAC40),
-    (0xFB00, 0xFB06), (0xFE00, 0xFE0F), (0xFF00, 0xFFEF), (0xFFFD, 0xFFFD),
-    (0x1F300, 0x1F64F), (0x1F3FB, 0x1F3FF), (0x1F1E6, 0x1F1FF), (0x200D, 0x200D),
+    (0x00, 0x7F),
+    (0x80, 0x24F),
+    (0x300, 0x36F),
+    (0x370, 0x4FF),
+    (0x590, 0x6FF),
+    (0x900, 0x97F),
+    (0xE00, 0xE7F),
+    (0x2000, 0x206F),
+    (0x2100, 0x218F),
+    (0x3000, 0x303F),
+    (0x3040, 0x30FF),
+    (0x4E00, 0x4E80),
+    (0xAC00, 0xAC40),
+    (0xFB00, 0xFB06),
+    (0xFE00, 0xFE0F),
+    (0xFF00, 0xFFEF),
+    (0xFFFD, 0xFFFD),
+    (0x1F300, 0x1F64F),
+    (0x1F3FB, 0x1F3FF),
+    (0x1F1E6, 0x1F1FF),
+    (0x200D, 0x200D),
 ]
 
 
@@ -83,8 +99,27 @@ def seeds():
 
 
 # Words of the real uncased vocabulary and ones it splits into pieces.
-PAIR_WORDS = ["the", "cat", "sat", "on", "mat", "Zürich", "naïve", "tokenization", "unbelievably", "東京", ",", ".",
-              "don't", "1813", "Austen", "café", "a", "b", "ok"]
+PAIR_WORDS = [
+    "the",
+    "cat",
+    "sat",
+    "on",
+    "mat",
+    "Zürich",
+    "naïve",
+    "tokenization",
+    "unbelievably",
+    "東京",
+    ",",
+    ".",
+    "don't",
+    "1813",
+    "Austen",
+    "café",
+    "a",
+    "b",
+    "ok",
+]
 
 
 def sentences(max_words=20):

@@ -56,6 +56,10 @@ def tiny_backbone(tiny_tokenizer):
 
     keras.utils.set_random_seed(0)
     return DistilBertBackbone(
-        vocabulary_size=tiny_tokenizer.vocabulary_size(), num_layers=2, num_heads=2, hidden_dim=8,
-        intermediate_dim=16, max_sequence_length=16,
+        vocabulary_size=tiny_tokenizer.vocabulary_size(),
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=8,
+        intermediate_dim=16,
+        max_sequence_length=16,
     )

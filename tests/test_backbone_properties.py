@@ -21,10 +21,24 @@ from harness.testing import assert_trees_close, to_numpy
 # are exercised against transformers in tests/crosscheck.
 POOL = [
     {"vocab_size": 40, "dim": 8, "n_heads": 2, "n_layers": 2, "hidden_dim": 16, "max_position_embeddings": 12},
-    {"vocab_size": 30, "dim": 12, "n_heads": 3, "n_layers": 1, "hidden_dim": 20, "max_position_embeddings": 10,
-     "activation": "relu"},
-    {"vocab_size": 50, "dim": 16, "n_heads": 4, "n_layers": 2, "hidden_dim": 8, "max_position_embeddings": 16,
-     "sinusoidal_pos_embds": True},
+    {
+        "vocab_size": 30,
+        "dim": 12,
+        "n_heads": 3,
+        "n_layers": 1,
+        "hidden_dim": 20,
+        "max_position_embeddings": 10,
+        "activation": "relu",
+    },
+    {
+        "vocab_size": 50,
+        "dim": 16,
+        "n_heads": 4,
+        "n_layers": 2,
+        "hidden_dim": 8,
+        "max_position_embeddings": 16,
+        "sinusoidal_pos_embds": True,
+    },
 ]
 
 

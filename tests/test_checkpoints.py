@@ -44,15 +44,19 @@ def run_golden(golden, model):
 
 def test_every_checkpoint_variant_is_there():
     assert {"backbone", "backbone_sharded", "backbone_pytorch_bin", "backbone_bf16"} <= set(CHECKPOINTS)
-    assert {f"head_{t}" for t in ("text_classifier", "masked_lm", "token_classifier", "question_answerer",
-                                  "multiple_choice")} <= set(CHECKPOINTS)
+    assert {
+        f"head_{t}"
+        for t in ("text_classifier", "masked_lm", "token_classifier", "question_answerer", "multiple_choice")
+    } <= set(CHECKPOINTS)
 
 
 @pytest.mark.parametrize("name", FLOAT32_CHECKPOINTS)
 def test_a_transformers_checkpoint_reproduces_its_golden(name):
     directory = FIXTURES / name
     if name == "backbone_pytorch_bin" and importlib.util.find_spec("torch") is None:
-        with pytest.raises(ValueError, match="needs torch to read .*weights_only=True.*convert the checkpoint to safetensors"):
+        with pytest.raises(
+            ValueError, match="needs torch to read .*weights_only=True.*convert the checkpoint to safetensors"
+        ):
             hub.DistilBertBackbone.from_preset(str(directory))
         return
     model = model_class(directory).from_preset(str(directory))
@@ -73,8 +77,9 @@ def test_a_bf16_checkpoint_loads_as_exact_float32_values():
     golden = golden_of(directory)
     for entry in backbone_weight_map(backbone):
         value = keras.ops.convert_to_numpy(entry.variable)
-        np.testing.assert_array_equal(value.T if entry.transpose else value, bf16_round(golden.weights[entry.hf_name]),
-                                      err_msg=entry.hf_name)
+        np.testing.assert_array_equal(
+            value.T if entry.transpose else value, bf16_round(golden.weights[entry.hf_name]), err_msg=entry.hf_name
+        )
 
 
 @pytest.mark.parametrize("name", ["backbone", "backbone_sharded"] + [n for n in CHECKPOINTS if n.startswith("head_")])
@@ -87,8 +92,19 @@ def test_export_gives_back_the_checkpoint(tmp_path, name):
     for key, value in original.items():
         np.testing.assert_array_equal(exported[key], value, err_msg=key)
     config, new_config = read_json(directory / "config.json"), read_json(tmp_path / "export" / "config.json")
-    for key in ("architectures", "vocab_size", "dim", "n_layers", "n_heads", "hidden_dim", "max_position_embeddings",
-                "activation", "sinusoidal_pos_embds", "id2label", "model_type"):
+    for key in (
+        "architectures",
+        "vocab_size",
+        "dim",
+        "n_layers",
+        "n_heads",
+        "hidden_dim",
+        "max_position_embeddings",
+        "activation",
+        "sinusoidal_pos_embds",
+        "id2label",
+        "model_type",
+    ):
         assert new_config.get(key) == config.get(key), key
     if name.startswith("head_"):
         tokenizer = hub.DistilBertTokenizer.from_preset(str(tmp_path / "export"))
@@ -104,8 +120,11 @@ def test_save_to_preset_round_trips(tmp_path, name):
     model.save_to_preset(tmp_path / "preset")
     assert (tmp_path / "preset" / "assets" / "tokenizer" / "vocabulary.txt").is_file() or cls is hub.DistilBertBackbone
     metadata = read_json(tmp_path / "preset" / "metadata.json")
-    assert metadata["parameter_count"] == model_class(directory).from_preset(
-        str(directory), load_weights=False).count_params() or cls is not hub.DistilBertBackbone
+    assert (
+        metadata["parameter_count"]
+        == model_class(directory).from_preset(str(directory), load_weights=False).count_params()
+        or cls is not hub.DistilBertBackbone
+    )
     restored = cls.from_preset(str(tmp_path / "preset"))
     golden = golden_of(directory)
     assert_trees_close(run_golden(golden, restored), run_golden(golden, model), atol=0.0, what="preset round trip")
@@ -115,7 +134,8 @@ def test_save_to_preset_round_trips(tmp_path, name):
 def test_tokenizer_and_preprocessor_presets_round_trip(tmp_path):
     tokenizer = hub.DistilBertTokenizer.from_preset(str(FIXTURES / "head_text_classifier"))
     preprocessor = hub.DistilBertTextClassifierPreprocessor.from_preset(
-        str(FIXTURES / "head_text_classifier"), sequence_length=9, truncate="longest_first")
+        str(FIXTURES / "head_text_classifier"), sequence_length=9, truncate="longest_first"
+    )
     assert preprocessor.sequence_length == 9 and tokenizer.lowercase
     preprocessor.save_to_preset(tmp_path / "preprocessor")
     config = read_json(tmp_path / "preprocessor" / "tokenizer.json")
@@ -169,8 +189,9 @@ def convert(*args):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "distilbert_hub.convert", *map(str, args)], capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "distilbert_hub.convert", *map(str, args)], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_the_converter_cli_goes_both_ways(tmp_path):

@@ -8,18 +8,34 @@ import pytest
 
 import distilbert_hub as hub
 
-TEXTS = ["what a great movie", "truly wonderful acting", "i loved it", "a delight",
-         "a terrible film", "boring and far too long", "i hated it", "the worst plot"]
+TEXTS = [
+    "what a great movie",
+    "truly wonderful acting",
+    "i loved it",
+    "a delight",
+    "a terrible film",
+    "boring and far too long",
+    "i hated it",
+    "the worst plot",
+]
 LABELS = np.array([1, 1, 1, 1, 0, 0, 0, 0])
 
 
 @pytest.fixture
 def classifier(tiny_tokenizer):
     keras.utils.set_random_seed(0)
-    backbone = hub.DistilBertBackbone(vocabulary_size=tiny_tokenizer.vocabulary_size(), num_layers=1, num_heads=2,
-                                      hidden_dim=8, intermediate_dim=16, max_sequence_length=12, dropout=0.0)
+    backbone = hub.DistilBertBackbone(
+        vocabulary_size=tiny_tokenizer.vocabulary_size(),
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=8,
+        intermediate_dim=16,
+        max_sequence_length=12,
+        dropout=0.0,
+    )
     model = hub.DistilBertTextClassifier(
-        backbone, num_classes=2, dropout=0.0, preprocessor=hub.DistilBertTextClassifierPreprocessor(tiny_tokenizer, 10))
+        backbone, num_classes=2, dropout=0.0, preprocessor=hub.DistilBertTextClassifierPreprocessor(tiny_tokenizer, 10)
+    )
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
     return model
 
@@ -29,7 +45,7 @@ class RawBatches(keras.utils.PyDataset):
         return 2
 
     def __getitem__(self, index):
-        return TEXTS[index * 4:(index + 1) * 4], LABELS[index * 4:(index + 1) * 4]
+        return TEXTS[index * 4 : (index + 1) * 4], LABELS[index * 4 : (index + 1) * 4]
 
 
 def sources():
@@ -43,14 +59,17 @@ def sources():
         import tensorflow as tf
 
         found["tf.data.Dataset of strings"] = lambda: dict(
-            x=tf.data.Dataset.from_tensor_slices((TEXTS, LABELS)).batch(4))
+            x=tf.data.Dataset.from_tensor_slices((TEXTS, LABELS)).batch(4)
+        )
     if backend == "torch":
         import torch.utils.data
 
         pairs = list(zip(TEXTS, LABELS.tolist()))
         found["torch DataLoader of strings"] = lambda: dict(
-            x=torch.utils.data.DataLoader(pairs, batch_size=4, collate_fn=lambda b: ([t for t, _ in b],
-                                                                                    np.array([y for _, y in b]))))
+            x=torch.utils.data.DataLoader(
+                pairs, batch_size=4, collate_fn=lambda b: ([t for t, _ in b], np.array([y for _, y in b]))
+            )
+        )
     return found
 
 
@@ -65,7 +84,7 @@ def test_a_generator_of_raw_batches_trains(classifier):
     def batches():
         while True:
             for start in (0, 4):
-                yield TEXTS[start:start + 4], LABELS[start:start + 4]
+                yield TEXTS[start : start + 4], LABELS[start : start + 4]
 
     history = classifier.fit(batches(), steps_per_epoch=2, epochs=6, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]

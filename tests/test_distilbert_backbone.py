@@ -22,7 +22,9 @@ class TestDistilBertBackbone(ModelTestCase):
         backbone = DistilBertBackbone(**tiny_backbone_kwargs)
         states = backbone.hidden_states_model()(token_inputs)
         assert len(states) == tiny_backbone_kwargs["num_layers"] + 1
-        np.testing.assert_array_equal(keras.ops.convert_to_numpy(states[-1]), keras.ops.convert_to_numpy(backbone(token_inputs)))
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(states[-1]), keras.ops.convert_to_numpy(backbone(token_inputs))
+        )
 
     def test_sinusoidal_table_equals_transformers(self):
         case_id = next(i for i in case_ids(kind="backbone") if "sinusoidal" in i)

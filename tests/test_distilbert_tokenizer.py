@@ -33,8 +33,13 @@ def test_list_gives_list_and_sequence_length_gives_dense(tokenizer):
 
 def test_vocabulary_accessors_and_special_tokens(tokenizer):
     assert tokenizer.vocabulary_size() == 30522 == len(tokenizer.get_vocabulary())
-    assert (tokenizer.pad_token_id, tokenizer.unk_token_id, tokenizer.cls_token_id,
-            tokenizer.sep_token_id, tokenizer.mask_token_id) == (0, 100, 101, 102, 103)
+    assert (
+        tokenizer.pad_token_id,
+        tokenizer.unk_token_id,
+        tokenizer.cls_token_id,
+        tokenizer.sep_token_id,
+        tokenizer.mask_token_id,
+    ) == (0, 100, 101, 102, 103)
     assert tokenizer.token_to_id("[MASK]") == 103 and tokenizer.id_to_token(103) == "[MASK]"
     with pytest.raises(ValueError, match="id 30522 is outside"):
         tokenizer.id_to_token(30522)
@@ -84,11 +89,21 @@ def test_vocabulary_sources_agree(tmp_path, tokenizer):
 def hf_tokenizer_json(tokens, lowercase, strip_accents=None):
     """The parts of an HF BERT `tokenizer.json` that describe tokenization."""
     return {
-        "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
-                       "strip_accents": strip_accents, "lowercase": lowercase},
+        "normalizer": {
+            "type": "BertNormalizer",
+            "clean_text": True,
+            "handle_chinese_chars": True,
+            "strip_accents": strip_accents,
+            "lowercase": lowercase,
+        },
         "pre_tokenizer": {"type": "BertPreTokenizer"},
-        "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
-                  "max_input_chars_per_word": 100, "vocab": {t: i for i, t in enumerate(tokens)}},
+        "model": {
+            "type": "WordPiece",
+            "unk_token": "[UNK]",
+            "continuing_subword_prefix": "##",
+            "max_input_chars_per_word": 100,
+            "vocab": {t: i for i, t in enumerate(tokens)},
+        },
     }
 
 

@@ -35,7 +35,10 @@ def test_golden_weights_round_trip_exactly(golden):
     "damage, message",
     [
         (lambda w: w.pop("transformer.layer.0.ffn.lin1.weight"), "missing: transformer.layer.0.ffn.lin1.weight"),
-        (lambda w: w.update({"transformer.layer.9.extra": np.zeros(1)}), "unexpected weight(s): transformer.layer.9.extra"),
+        (
+            lambda w: w.update({"transformer.layer.9.extra": np.zeros(1)}),
+            "unexpected weight(s): transformer.layer.9.extra",
+        ),
         (
             lambda w: w.update({"embeddings.LayerNorm.bias": np.zeros(3, "float32")}),
             "'embeddings.LayerNorm.bias' has shape (3,), expected",

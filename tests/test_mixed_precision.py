@@ -28,20 +28,35 @@ def test_mixed_bfloat16_backbone_stays_near_the_float32_golden():
     assert all(v.dtype == "float32" for v in backbone.weights)
     states = backbone.hidden_states_model()(model_inputs(golden))
     assert keras.backend.standardize_dtype(states[-1].dtype) == "bfloat16"
-    assert_all_match([
-        compare(keras.ops.convert_to_numpy(keras.ops.cast(state, "float32")),
-                golden.outputs[f"hidden_states/{i:02d}"].value, atol=BF16_ATOL, rtol=0.0,
-                tolerance_reason=BF16_REASON, case_id=CASE, output=f"hidden_states/{i:02d}",
-                backend=keras.backend.backend(), real_token_mask=golden.inputs["padding_mask"])
-        for i, state in enumerate(states)
-    ])
+    assert_all_match(
+        [
+            compare(
+                keras.ops.convert_to_numpy(keras.ops.cast(state, "float32")),
+                golden.outputs[f"hidden_states/{i:02d}"].value,
+                atol=BF16_ATOL,
+                rtol=0.0,
+                tolerance_reason=BF16_REASON,
+                case_id=CASE,
+                output=f"hidden_states/{i:02d}",
+                backend=keras.backend.backend(),
+                real_token_mask=golden.inputs["padding_mask"],
+            )
+            for i, state in enumerate(states)
+        ]
+    )
 
 
 def test_mixed_bfloat16_classifier_trains(tiny_tokenizer):
     keras.utils.set_random_seed(0)
-    backbone = hub.DistilBertBackbone(vocabulary_size=tiny_tokenizer.vocabulary_size(), num_layers=1, num_heads=2,
-                                      hidden_dim=8, intermediate_dim=16, max_sequence_length=12,
-                                      dtype="mixed_bfloat16")
+    backbone = hub.DistilBertBackbone(
+        vocabulary_size=tiny_tokenizer.vocabulary_size(),
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=8,
+        intermediate_dim=16,
+        max_sequence_length=12,
+        dtype="mixed_bfloat16",
+    )
     preprocessor = hub.DistilBertTextClassifierPreprocessor(tiny_tokenizer, sequence_length=8)
     model = hub.DistilBertTextClassifier(backbone, num_classes=2, preprocessor=preprocessor)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))

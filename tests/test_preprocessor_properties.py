@@ -9,8 +9,12 @@ from distilbert_hub.preprocessing import TRUNCATE_STRATEGIES, kept_lengths
 from harness import strategies
 
 
-@given(firsts=st.lists(strategies.texts(), min_size=1, max_size=3), data=st.data(),
-       sequence_length=st.integers(3, 24), truncate=st.sampled_from(["round_robin", "waterfall", "longest_first"]))
+@given(
+    firsts=st.lists(strategies.texts(), min_size=1, max_size=3),
+    data=st.data(),
+    sequence_length=st.integers(3, 24),
+    truncate=st.sampled_from(["round_robin", "waterfall", "longest_first"]),
+)
 def test_pairs_are_cls_a_sep_b_sep_and_fit(tiny_tokenizer, firsts, data, sequence_length, truncate):
     seconds = data.draw(st.lists(strategies.texts(), min_size=len(firsts), max_size=len(firsts)))
     tok = tiny_tokenizer
@@ -30,8 +34,12 @@ def test_pairs_are_cls_a_sep_b_sep_and_fit(tiny_tokenizer, firsts, data, sequenc
         assert real[split + 1 : -1].tolist() == b[: len(real) - split - 2].tolist()
 
 
-@given(first=st.integers(0, 60), second=st.integers(0, 60), budget=st.integers(1, 60),
-       truncate=st.sampled_from(TRUNCATE_STRATEGIES))
+@given(
+    first=st.integers(0, 60),
+    second=st.integers(0, 60),
+    budget=st.integers(1, 60),
+    truncate=st.sampled_from(TRUNCATE_STRATEGIES),
+)
 def test_truncation_never_exceeds_the_budget_and_keeps_all_it_can(first, second, budget, truncate):
     try:
         a, b = kept_lengths(first, second, budget, truncate)
@@ -50,7 +58,8 @@ def test_truncation_never_exceeds_the_budget_and_keeps_all_it_can(first, second,
 
 def test_masking_rates_hold_within_binomial_bounds(tiny_tokenizer):
     preprocessor = hub.DistilBertMaskedLMPreprocessor(
-        tiny_tokenizer, sequence_length=16, mask_selection_length=14, seed=7)
+        tiny_tokenizer, sequence_length=16, mask_selection_length=14, seed=7
+    )
     texts = ["the quick brown fox jumps over the lazy dog a cat sat on mat"] * 400
     x, mask_ids, weights = preprocessor(texts)
     eligible = int(((x["padding_mask"] == 1).sum(axis=1) - 2).sum())
@@ -76,7 +85,9 @@ def test_masking_rates_hold_within_binomial_bounds(tiny_tokenizer):
 
 def test_masking_is_reproducible_under_a_seed(tiny_tokenizer):
     def run(seed):
-        return hub.DistilBertMaskedLMPreprocessor(tiny_tokenizer, sequence_length=12, seed=seed)(["a cat sat on the mat"] * 5)
+        return hub.DistilBertMaskedLMPreprocessor(tiny_tokenizer, sequence_length=12, seed=seed)(
+            ["a cat sat on the mat"] * 5
+        )
 
     first, second, other = run(3), run(3), run(4)
     np.testing.assert_array_equal(first[0]["token_ids"], second[0]["token_ids"])
@@ -100,8 +111,10 @@ def test_a_tuple_is_segments_and_a_list_is_a_batch(tiny_tokenizer):
     batch_of_pairs = preprocessor((["the cat"], ["a dog"]))
     np.testing.assert_array_equal(batch_of_pairs["token_ids"][0], pair["token_ids"])
     assert preprocessor(["the cat", "a dog"])["token_ids"].shape == (2, 8)
-    for ambiguous, message in ((("the cat", ["a dog"]), "all single texts or all batches"),
-                               (("a", "b", "c"), "one or two segments")):
+    for ambiguous, message in (
+        (("the cat", ["a dog"]), "all single texts or all batches"),
+        (("a", "b", "c"), "one or two segments"),
+    ):
         try:
             preprocessor(ambiguous)
         except ValueError as error:

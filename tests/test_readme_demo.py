@@ -13,4 +13,7 @@ def test_readme_fine_tuning_demo(monkeypatch, capsys):
     exec(compile(code, "README.md demo", "exec"), namespace)
     losses = namespace["history"].history["loss"]
     assert losses[-1] < 0.6 * losses[0], f"loss did not go down: {losses}"
-    assert namespace["classifier"].predict(["a wonderful movie", "a boring film"], verbose=0).argmax(-1).tolist() == [1, 0]
+    assert namespace["classifier"].predict(["a wonderful movie", "a boring film"], verbose=0).argmax(-1).tolist() == [
+        1,
+        0,
+    ]

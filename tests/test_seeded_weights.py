@@ -17,8 +17,11 @@ EXPECTED = [
     (r"(embeddings\.LayerNorm|sa_layer_norm|output_layer_norm|vocab_layer_norm)\.weight$", 1.0, lambda s: 0.1),
     (r"\.bias$", 0.0, lambda s: 0.1),
     (r"embeddings\.(word|position)_embeddings\.weight$", 0.0, lambda s: 0.02),
-    (r"(q_lin|k_lin|v_lin|out_lin|lin1|lin2|vocab_transform|pre_classifier|classifier|qa_outputs)\.weight$",
-     0.0, lambda s: 1.5 / np.sqrt(s[-1])),
+    (
+        r"(q_lin|k_lin|v_lin|out_lin|lin1|lin2|vocab_transform|pre_classifier|classifier|qa_outputs)\.weight$",
+        0.0,
+        lambda s: 1.5 / np.sqrt(s[-1]),
+    ),
 ]
 
 
@@ -46,8 +49,9 @@ def off_distribution(value, mean, std):
 
 @pytest.mark.parametrize("task", sorted(TASKS))
 def test_every_seeded_parameter_has_its_intended_distribution(task):
-    backbone = hub.DistilBertBackbone(vocabulary_size=400, num_layers=2, num_heads=4, hidden_dim=64,
-                                      intermediate_dim=128, max_sequence_length=64)
+    backbone = hub.DistilBertBackbone(
+        vocabulary_size=400, num_layers=2, num_heads=4, hidden_dim=64, intermediate_dim=128, max_sequence_length=64
+    )
     shapes = {e.hf_name: e.hf_shape for e in task_weight_map(TASKS[task](backbone))}
     wrong = []
     for name, value in sorted(seeded_weights(shapes, seed=0).items()):
@@ -59,8 +63,15 @@ def test_every_seeded_parameter_has_its_intended_distribution(task):
     assert not wrong, f"{task}: seeded weights off their intended distribution:\n" + "\n".join(wrong)
 
 
-@pytest.mark.parametrize("name", ["embeddings.LayerNorm.weight", "distilbert.embeddings.LayerNorm.weight",
-                                  "transformer.layer.0.sa_layer_norm.weight", "vocab_layer_norm.weight"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "embeddings.LayerNorm.weight",
+        "distilbert.embeddings.LayerNorm.weight",
+        "transformer.layer.0.sa_layer_norm.weight",
+        "vocab_layer_norm.weight",
+    ],
+)
 def test_every_layer_norm_gain_is_near_one(name):
     gain = seeded_weights({name: (768,)}, seed=1)[name]
     assert abs(gain.mean() - 1.0) < 0.02 and 0.08 < gain.std() < 0.12, f"{name}: mean {gain.mean()}, std {gain.std()}"

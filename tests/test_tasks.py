@@ -15,8 +15,9 @@ LABELS = np.array([0, 1, 2, 1])
 def preprocessors(tokenizer):
     return {
         "text_classifier": hub.DistilBertTextClassifierPreprocessor(tokenizer, sequence_length=10),
-        "masked_lm": hub.DistilBertMaskedLMPreprocessor(tokenizer, sequence_length=10, mask_selection_rate=0.5,
-                                                         mask_selection_length=4, seed=1),
+        "masked_lm": hub.DistilBertMaskedLMPreprocessor(
+            tokenizer, sequence_length=10, mask_selection_rate=0.5, mask_selection_length=4, seed=1
+        ),
         "token_classifier": hub.DistilBertTokenClassifierPreprocessor(tokenizer, sequence_length=10),
         "question_answerer": hub.DistilBertQuestionAnswererPreprocessor(tokenizer, sequence_length=14, stride=3),
         "multiple_choice": hub.DistilBertMultipleChoicePreprocessor(tokenizer, sequence_length=10),
@@ -28,8 +29,11 @@ def make_task(name, backbone, preprocessor=None):
         return hub.DistilBertTextClassifier(backbone, num_classes=3, preprocessor=preprocessor)
     if name == "token_classifier":
         return hub.DistilBertTokenClassifier(backbone, num_classes=4, preprocessor=preprocessor)
-    return {"masked_lm": hub.DistilBertMaskedLM, "question_answerer": hub.DistilBertQuestionAnswerer,
-            "multiple_choice": hub.DistilBertMultipleChoice}[name](backbone, preprocessor=preprocessor)
+    return {
+        "masked_lm": hub.DistilBertMaskedLM,
+        "question_answerer": hub.DistilBertQuestionAnswerer,
+        "multiple_choice": hub.DistilBertMultipleChoice,
+    }[name](backbone, preprocessor=preprocessor)
 
 
 def raw_data(name):
@@ -67,8 +71,13 @@ class TestTasks(ModelTestCase):
         # Deterministic: fixed seed, no dropout, one small Adam step.
         keras.utils.set_random_seed(3)
         backbone = hub.DistilBertBackbone(
-            vocabulary_size=tiny_tokenizer.vocabulary_size(), num_layers=2, num_heads=2, hidden_dim=8,
-            intermediate_dim=16, max_sequence_length=16, dropout=0.0,
+            vocabulary_size=tiny_tokenizer.vocabulary_size(),
+            num_layers=2,
+            num_heads=2,
+            hidden_dim=8,
+            intermediate_dim=16,
+            max_sequence_length=16,
+            dropout=0.0,
         )
         preprocessor = preprocessors(tiny_tokenizer)[name]
         model = make_task(name, backbone, preprocessor)
@@ -118,8 +127,11 @@ class TestTaskErrors:
 
     def test_mask_positions_outside_the_sequence(self, tiny_backbone):
         model = hub.DistilBertMaskedLM(tiny_backbone)
-        inputs = {"token_ids": np.ones((1, 5), "int32"), "padding_mask": np.ones((1, 5), "int32"),
-                  "mask_positions": np.array([[1, 5]], "int32")}
+        inputs = {
+            "token_ids": np.ones((1, 5), "int32"),
+            "padding_mask": np.ones((1, 5), "int32"),
+            "mask_positions": np.array([[1, 5]], "int32"),
+        }
         with pytest.raises(ValueError, match=r"mask position 5 at index \(0, 1\) is outside the sequence \[0, 5\)"):
             model(inputs)
 
@@ -133,17 +145,22 @@ class TestTaskErrors:
         with pytest.raises(ValueError, match=r"answer 0: span \(3, 40\) is not inside its context"):
             preprocessor((["who ?"], ["a cat sat"]), [(3, 40)])
 
-    @pytest.mark.parametrize("kwargs, message", [
-        ({"mask_selection_rate": 1.5}, "mask_selection_rate must be in"),
-        ({"mask_token_rate": 0.8, "random_token_rate": 0.3}, "must be <= 1"),
-        ({"truncate": "middle"}, "truncate='middle' is not one of"),
-        ({"sequence_length": 2}, "sequence_length must be an integer >= 3"),
-    ])
+    @pytest.mark.parametrize(
+        "kwargs, message",
+        [
+            ({"mask_selection_rate": 1.5}, "mask_selection_rate must be in"),
+            ({"mask_token_rate": 0.8, "random_token_rate": 0.3}, "must be <= 1"),
+            ({"truncate": "middle"}, "truncate='middle' is not one of"),
+            ({"sequence_length": 2}, "sequence_length must be an integer >= 3"),
+        ],
+    )
     def test_bad_preprocessor_settings(self, tiny_tokenizer, kwargs, message):
         with pytest.raises(ValueError, match=message):
             hub.DistilBertMaskedLMPreprocessor(tiny_tokenizer, **kwargs)
 
     def test_infeasible_only_first(self, tiny_tokenizer):
-        preprocessor = hub.DistilBertTextClassifierPreprocessor(tiny_tokenizer, sequence_length=6, truncate="only_first")
+        preprocessor = hub.DistilBertTextClassifierPreprocessor(
+            tiny_tokenizer, sequence_length=6, truncate="only_first"
+        )
         with pytest.raises(ValueError, match="row 0: truncate='only_first' cannot fit"):
             preprocessor((["a cat"], ["the quick brown fox jumps"]))

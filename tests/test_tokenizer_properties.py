@@ -18,8 +18,11 @@ def tokenizer(**options):
     return DistilBertTokenizer(VOCABULARY, **options)
 
 
-@given(texts=st.lists(strategies.texts(), min_size=1, max_size=4), options=strategies.tokenizer_options(),
-       sequence_length=st.integers(1, 40))
+@given(
+    texts=st.lists(strategies.texts(), min_size=1, max_size=4),
+    options=strategies.tokenizer_options(),
+    sequence_length=st.integers(1, 40),
+)
 def test_ids_in_range_and_dense_equals_truncated_padded_ragged(texts, options, sequence_length):
     tok = tokenizer(**options)
     ragged = tok(texts)
@@ -29,7 +32,7 @@ def test_ids_in_range_and_dense_equals_truncated_padded_ragged(texts, options, s
         assert ids.dtype == np.int32 and ((ids >= 0) & (ids < tok.vocabulary_size())).all()
         kept = ids[:sequence_length]
         assert row[: len(kept)].tolist() == kept.tolist()
-        assert (row[len(kept):] == tok.pad_token_id).all()
+        assert (row[len(kept) :] == tok.pad_token_id).all()
 
 
 @given(text=strategies.texts(), options=strategies.tokenizer_options())

@@ -27,8 +27,7 @@ VOCABULARY = REPO_ROOT / "harness/fixtures/bert_base_uncased_vocab.txt"
 
 def make_texts(count, seed=0):
     """Sentences of 10-200 vocabulary words with capitals, accents and punctuation."""
-    words = [w for w in VOCABULARY.read_text(encoding="utf-8").splitlines()
-             if w.isalpha() and not w.startswith("[")]
+    words = [w for w in VOCABULARY.read_text(encoding="utf-8").splitlines() if w.isalpha() and not w.startswith("[")]
     rng = np.random.default_rng(seed)
     extras = ["Café", "naïve", "東京", "😀", "don't", "U.S.A.", "3.14", "—", "Zürich"]
     texts = []
@@ -72,8 +71,16 @@ def main():
         return ours(texts, sequence_length=length)
 
     def run_theirs():
-        return theirs(texts, add_special_tokens=False, padding="max_length", truncation=True, max_length=length,
-                      return_attention_mask=False, return_token_type_ids=False, return_tensors="np")["input_ids"]
+        return theirs(
+            texts,
+            add_special_tokens=False,
+            padding="max_length",
+            truncation=True,
+            max_length=length,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+            return_tensors="np",
+        )["input_ids"]
 
     np.testing.assert_array_equal(run_ours(), run_theirs())
     ours_times, theirs_times = [], []

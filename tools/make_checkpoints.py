@@ -74,7 +74,9 @@ def seeded_model(architecture, config_options, seed_name, labels=None):
     from tools.golden_cases import seed_for
     from tools.golden_cases.reference import deterministic_torch
 
-    config = DistilBertConfig(attn_implementation="eager", **config_options, **({"num_labels": labels} if labels else {}))
+    config = DistilBertConfig(
+        attn_implementation="eager", **config_options, **({"num_labels": labels} if labels else {})
+    )
     deterministic_torch()
     model = getattr(transformers, architecture)(config).eval()
     shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}
@@ -90,12 +92,30 @@ def tiny_cases():
 
     cases = {
         "backbone": ("DistilBertModel", CONFIGS["gelu"], "backbone_gelu", None, {}, "backbone_gelu_padded"),
-        "backbone_sharded": ("DistilBertModel", CONFIGS["gelu"], "backbone_gelu", None,
-                             {"max_shard_size": "20KB"}, "backbone_gelu_padded"),
-        "backbone_pytorch_bin": ("DistilBertModel", CONFIGS["gelu"], "backbone_gelu", None,
-                                 {"pytorch_bin": True}, "backbone_gelu_padded"),
-        "backbone_bf16": ("DistilBertModel", CONFIGS["gelu"], "backbone_gelu", None, {"bf16": True},
-                          "backbone_gelu_padded"),
+        "backbone_sharded": (
+            "DistilBertModel",
+            CONFIGS["gelu"],
+            "backbone_gelu",
+            None,
+            {"max_shard_size": "20KB"},
+            "backbone_gelu_padded",
+        ),
+        "backbone_pytorch_bin": (
+            "DistilBertModel",
+            CONFIGS["gelu"],
+            "backbone_gelu",
+            None,
+            {"pytorch_bin": True},
+            "backbone_gelu_padded",
+        ),
+        "backbone_bf16": (
+            "DistilBertModel",
+            CONFIGS["gelu"],
+            "backbone_gelu",
+            None,
+            {"bf16": True},
+            "backbone_gelu_padded",
+        ),
     }
     for head, (architecture, extra) in HEADS.items():
         cases[f"head_{head}"] = (architecture, CONFIG, f"head_{head}", extra.get("num_labels"), {}, f"head_{head}")
@@ -156,7 +176,8 @@ def library_presets():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
-        "distilbert_presets", REPO_ROOT / "src" / "distilbert_hub" / "distilbert_presets.py")
+        "distilbert_presets", REPO_ROOT / "src" / "distilbert_hub" / "distilbert_presets.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.backbone_presets
@@ -195,8 +216,11 @@ def write_hub_cache(cache, tier):
             lowercase = backbone_presets[preset]["tokenizer"]["lowercase"]
             tokenizer = hf_tokenizer(preset_vocabulary(config.vocab_size), lowercase=lowercase)
             tokenizer.save_pretrained(staging)
-            expected = {"texts": TOKEN_TEXTS, "lowercase": lowercase,
-                        "input_ids": [tokenizer(t)["input_ids"] for t in TOKEN_TEXTS]}
+            expected = {
+                "texts": TOKEN_TEXTS,
+                "lowercase": lowercase,
+                "input_ids": [tokenizer(t)["input_ids"] for t in TOKEN_TEXTS],
+            }
             snapshot.parent.mkdir(parents=True, exist_ok=True)
             (snapshot.parent.parent / "refs").mkdir(exist_ok=True)
             (snapshot.parent.parent / "refs" / "main").write_text(REVISION)

@@ -97,7 +97,9 @@ def generate(cases, directory):
         golden = build(case)
         file_name = f"{case.case_id}.h5"
         golden_io.write_golden(Path(directory) / file_name, golden)
-        entries[case.case_id] = golden_io.manifest_entry(golden_io.read_golden_file(Path(directory) / file_name), file_name)
+        entries[case.case_id] = golden_io.manifest_entry(
+            golden_io.read_golden_file(Path(directory) / file_name), file_name
+        )
         print(f"  built {case.case_id}", flush=True)
     return entries
 
@@ -132,8 +134,11 @@ def differences(committed, fresh):
     """Human-readable differences between two goldens of one case."""
     found = []
     if committed.provenance != fresh.provenance:
-        keys = sorted(k for k in set(committed.provenance) | set(fresh.provenance)
-                      if committed.provenance.get(k) != fresh.provenance.get(k))
+        keys = sorted(
+            k
+            for k in set(committed.provenance) | set(fresh.provenance)
+            if committed.provenance.get(k) != fresh.provenance.get(k)
+        )
         found += [f"provenance '{k}': {committed.provenance.get(k)!r} -> {fresh.provenance.get(k)!r}" for k in keys]
     if committed.config != fresh.config:
         found.append("config differs")
@@ -144,8 +149,11 @@ def differences(committed, fresh):
             continue
         for name in sorted(old):
             a, b = old[name], new[name]
-            same = a == b if golden_io.is_texts(a) or golden_io.is_texts(b) else (
-                np.asarray(a).shape == np.asarray(b).shape and np.array_equal(a, b))
+            same = (
+                a == b
+                if golden_io.is_texts(a) or golden_io.is_texts(b)
+                else (np.asarray(a).shape == np.asarray(b).shape and np.array_equal(a, b))
+            )
             if not same:
                 found.append(f"{group}/{name} differs")
     if set(committed.outputs) != set(fresh.outputs):
@@ -154,7 +162,11 @@ def differences(committed, fresh):
     for name, old in sorted(committed.outputs.items()):
         new = fresh.outputs[name]
         if (old.atol, old.rtol, old.tolerance_reason, old.real_token_mask) != (
-            new.atol, new.rtol, new.tolerance_reason, new.real_token_mask):
+            new.atol,
+            new.rtol,
+            new.tolerance_reason,
+            new.real_token_mask,
+        ):
             found.append(f"outputs/{name}: tolerance attributes differ")
         if old.value.shape != new.value.shape:
             found.append(f"outputs/{name}: shape {old.value.shape} -> {new.value.shape}")
@@ -162,7 +174,9 @@ def differences(committed, fresh):
         error = np.abs(old.value.astype(np.float64) - new.value.astype(np.float64))
         if error.size and not error.max() <= CHECK_ATOL:
             index = np.unravel_index(np.nanargmax(error), error.shape)
-            found.append(f"outputs/{name}: max abs change {error.max():.3e} at {tuple(map(int, index))} (> {CHECK_ATOL:g})")
+            found.append(
+                f"outputs/{name}: max abs change {error.max():.3e} at {tuple(map(int, index))} (> {CHECK_ATOL:g})"
+            )
     return found
 
 

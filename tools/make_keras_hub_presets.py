@@ -19,8 +19,30 @@ import keras_hub
 import numpy as np
 
 OUT = Path(__file__).resolve().parent.parent / "harness" / "fixtures" / "keras_hub_presets"
-VOCABULARY = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "quick", "brown", "fox", "##es", "##s", "a",
-              "cat", "sat", "on", "mat", "dog", "lazy", "jump", "##ed", ".", ","]
+VOCABULARY = [
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "[MASK]",
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "##es",
+    "##s",
+    "a",
+    "cat",
+    "sat",
+    "on",
+    "mat",
+    "dog",
+    "lazy",
+    "jump",
+    "##ed",
+    ".",
+    ",",
+]
 TEXTS = ["the quick brown fox", "A cat sat on the mat.", "the lazy dog jumped", "foxes, cats"]
 TOKEN_IDS = np.array([[2, 5, 6, 7, 8, 3, 0, 0], [2, 11, 12, 13, 14, 5, 15, 3]], np.int32)
 PADDING_MASK = (TOKEN_IDS != 0).astype(np.int32)
@@ -42,27 +64,48 @@ def main():
     tokenizer = keras_hub.models.DistilBertTokenizer(vocabulary=VOCABULARY, lowercase=True)
     inputs = {"token_ids": TOKEN_IDS, "padding_mask": PADDING_MASK}
 
-    backbone = keras_hub.models.DistilBertBackbone(vocabulary_size=len(VOCABULARY), num_layers=2, num_heads=2,
-                                                   hidden_dim=8, intermediate_dim=16, max_sequence_length=16)
+    backbone = keras_hub.models.DistilBertBackbone(
+        vocabulary_size=len(VOCABULARY),
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=8,
+        intermediate_dim=16,
+        max_sequence_length=16,
+    )
     classifier = keras_hub.models.DistilBertTextClassifier(
-        backbone, num_classes=3, preprocessor=keras_hub.models.DistilBertTextClassifierPreprocessor(
-            tokenizer, sequence_length=10))
+        backbone,
+        num_classes=3,
+        preprocessor=keras_hub.models.DistilBertTextClassifierPreprocessor(tokenizer, sequence_length=10),
+    )
     seed_weights(classifier, 1)
     classifier.save_to_preset(OUT / "text_classifier")
-    np.savez(OUT / "text_classifier" / "expected.npz",
-             token_ids=np.asarray(classifier.preprocessor(TEXTS)["token_ids"]),
-             logits=classifier.predict(TEXTS, verbose=0),
-             backbone_output=np.asarray(backbone(inputs)))
+    np.savez(
+        OUT / "text_classifier" / "expected.npz",
+        token_ids=np.asarray(classifier.preprocessor(TEXTS)["token_ids"]),
+        logits=classifier.predict(TEXTS, verbose=0),
+        backbone_output=np.asarray(backbone(inputs)),
+    )
 
-    backbone = keras_hub.models.DistilBertBackbone(vocabulary_size=len(VOCABULARY), num_layers=2, num_heads=2,
-                                                   hidden_dim=8, intermediate_dim=16, max_sequence_length=16)
+    backbone = keras_hub.models.DistilBertBackbone(
+        vocabulary_size=len(VOCABULARY),
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=8,
+        intermediate_dim=16,
+        max_sequence_length=16,
+    )
     masked_lm = keras_hub.models.DistilBertMaskedLM(
-        backbone, preprocessor=keras_hub.models.DistilBertMaskedLMPreprocessor(tokenizer, sequence_length=10))
+        backbone, preprocessor=keras_hub.models.DistilBertMaskedLMPreprocessor(tokenizer, sequence_length=10)
+    )
     seed_weights(masked_lm, 2)
     masked_lm.save_to_preset(OUT / "masked_lm")
-    np.savez(OUT / "masked_lm" / "expected.npz",
-             logits=np.asarray(masked_lm(inputs | {"mask_positions": MASK_POSITIONS})),
-             token_ids=TOKEN_IDS, padding_mask=PADDING_MASK, mask_positions=MASK_POSITIONS)
+    np.savez(
+        OUT / "masked_lm" / "expected.npz",
+        logits=np.asarray(masked_lm(inputs | {"mask_positions": MASK_POSITIONS})),
+        token_ids=TOKEN_IDS,
+        padding_mask=PADDING_MASK,
+        mask_positions=MASK_POSITIONS,
+    )
     print(f"wrote {OUT}")
 
 

@@ -35,8 +35,9 @@ def edit_manifest(directory, change):
 
 
 def report(*args):
-    return subprocess.run([sys.executable, "-m", "harness", "report", *args], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "harness", "report", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_the_committed_goldens_are_exactly_the_registry():
@@ -76,8 +77,14 @@ def test_an_unknown_file_among_the_goldens_fails(goldens_copy):
     assert run.returncode == 1 and "sneaky.h5" in run.stderr
 
 
-@pytest.mark.parametrize("text, message", [("{not json", "not valid JSON"), ("[]", "schema_version 'list'"),
-                                            ('{"schema_version": 1, "cases": {"x": {}}}', "lacks file, kind or digest")])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("{not json", "not valid JSON"),
+        ("[]", "schema_version 'list'"),
+        ('{"schema_version": 1, "cases": {"x": {}}}', "lacks file, kind or digest"),
+    ],
+)
 def test_a_malformed_manifest_fails_with_a_message(goldens_copy, text, message):
     (goldens_copy / MANIFEST_NAME).write_text(text)
     with pytest.raises(GoldenError, match=message):

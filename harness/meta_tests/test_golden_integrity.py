@@ -61,8 +61,17 @@ def test_comparison_ignores_padding_and_reports_worst_real_token():
     actual = output.value.copy()
     actual[mask == 0] = 123.0  # garbage on padding must not count
     actual[2, 1, 5] += 3e-5  # row 2 has 3 real tokens
-    result = compare(actual, output.value, atol=1e-5, rtol=0.0, tolerance_reason="r", case_id="c",
-                     output="o", backend="b", real_token_mask=mask)
+    result = compare(
+        actual,
+        output.value,
+        atol=1e-5,
+        rtol=0.0,
+        tolerance_reason="r",
+        case_id="c",
+        output="o",
+        backend="b",
+        real_token_mask=mask,
+    )
     assert result.mismatched == 1 and result.worst[0][0] == (2, 1, 5)
     assert result.compared == int(mask.sum()) * output.value.shape[-1]
     assert np.isclose(result.max_abs_error, 3e-5, rtol=1e-2)
@@ -72,12 +81,22 @@ def test_nan_output_is_a_mismatch():
     expected = np.zeros((1, 2, 2), np.float32)
     actual = expected.copy()
     actual[0, 1, 1] = np.nan
-    result = compare(actual, expected, atol=1e-5, rtol=0, tolerance_reason="r", case_id="c", output="o",
-                     backend="b", real_token_mask=np.ones((1, 2)))
+    result = compare(
+        actual,
+        expected,
+        atol=1e-5,
+        rtol=0,
+        tolerance_reason="r",
+        case_id="c",
+        output="o",
+        backend="b",
+        real_token_mask=np.ones((1, 2)),
+    )
     assert not result.passed and result.worst[0][0] == (0, 1, 1)
 
 
 def test_shape_mismatch_is_explained():
-    result = compare(np.zeros((1, 3)), np.zeros((1, 2)), atol=1, rtol=0, tolerance_reason="r", case_id="c",
-                     output="o", backend="b")
+    result = compare(
+        np.zeros((1, 3)), np.zeros((1, 2)), atol=1, rtol=0, tolerance_reason="r", case_id="c", output="o", backend="b"
+    )
     assert not result.passed and "shape (1, 3) differs from the golden's (1, 2)" in result.report()

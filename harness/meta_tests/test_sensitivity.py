@@ -27,10 +27,19 @@ from harness.runner import (
 )
 
 MATHEMATICALLY_INVISIBLE = re.compile(r"attention\.k_lin\.bias$")
-BACKBONE_CASES = ["backbone_gelu_padded", "backbone_relu_padded", "backbone_sinusoidal_padded",
-                  "backbone_single_head_padded"]
-HEAD_CASES = ["head_text_classifier", "head_masked_lm", "head_token_classifier", "head_question_answerer",
-              "head_multiple_choice"]
+BACKBONE_CASES = [
+    "backbone_gelu_padded",
+    "backbone_relu_padded",
+    "backbone_sinusoidal_padded",
+    "backbone_single_head_padded",
+]
+HEAD_CASES = [
+    "head_text_classifier",
+    "head_masked_lm",
+    "head_token_classifier",
+    "head_question_answerer",
+    "head_multiple_choice",
+]
 
 
 def fails(golden, outputs):
@@ -78,8 +87,10 @@ def layer_norms(model):
 # tolerance; these goldens draw some LayerNorms small so that the next ones
 # see small inputs (tools/golden_cases/backbone.py, SMALL_NORM_CONFIGS).
 # family -> (goldens, the LayerNorms (by path prefix) the family must see)
-EPSILON_CASES = {"backbone": (["backbone_small_norms_a_padded", "backbone_small_norms_b_padded"], ""),
-                 "masked_lm head": (["head_masked_lm_small_norms"], "mlm_head/")}
+EPSILON_CASES = {
+    "backbone": (["backbone_small_norms_a_padded", "backbone_small_norms_b_padded"], ""),
+    "masked_lm head": (["head_masked_lm_small_norms"], "mlm_head/"),
+}
 
 
 @pytest.mark.parametrize("family", sorted(EPSILON_CASES))
@@ -100,8 +111,8 @@ def test_every_layer_norm_epsilon_is_seen(family):
             norm.epsilon = 1e-12
         blind_everywhere = blind if blind_everywhere is None else blind_everywhere & blind
     assert not blind_everywhere, (
-        f"no golden of {case_ids} sees LayerNorm epsilon 1e-5 instead of 1e-12 in: "
-        f"{sorted(blind_everywhere)}")
+        f"no golden of {case_ids} sees LayerNorm epsilon 1e-5 instead of 1e-12 in: {sorted(blind_everywhere)}"
+    )
 
 
 def rebuilt(golden, **changes):
@@ -120,12 +131,22 @@ OPTION_CHANGES = {
     "activation gelu for relu": ("backbone_relu_padded", lambda g: run_backbone_case(g, rebuilt(g, activation="gelu"))),
     "2 heads for 4": ("backbone_gelu_padded", lambda g: run_backbone_case(g, rebuilt(g, num_heads=2))),
     "1 head for 6": ("backbone_deep_padded", lambda g: run_backbone_case(g, rebuilt(g, num_heads=1))),
-    "dropout at inference": ("backbone_gelu_padded", lambda g: {
-        f"hidden_states/{i:02d}": keras.ops.convert_to_numpy(s) for i, s in enumerate(
-            rebuilt(g, dropout=0.1).hidden_states_model()(model_inputs(g), training=True))}),
-    "padding ignored": ("backbone_gelu_padded", lambda g: run_backbone_case(
-        g.__class__(**{**g.__dict__, "inputs": {**g.inputs, "padding_mask": np.ones_like(g.inputs["padding_mask"])}}),
-        backbone_from_golden(g))),
+    "dropout at inference": (
+        "backbone_gelu_padded",
+        lambda g: {
+            f"hidden_states/{i:02d}": keras.ops.convert_to_numpy(s)
+            for i, s in enumerate(rebuilt(g, dropout=0.1).hidden_states_model()(model_inputs(g), training=True))
+        },
+    ),
+    "padding ignored": (
+        "backbone_gelu_padded",
+        lambda g: run_backbone_case(
+            g.__class__(
+                **{**g.__dict__, "inputs": {**g.inputs, "padding_mask": np.ones_like(g.inputs["padding_mask"])}}
+            ),
+            backbone_from_golden(g),
+        ),
+    ),
 }
 
 
@@ -151,8 +172,9 @@ def test_the_sinusoidal_table_is_the_references():
 
 TOKENIZER_FLIPS = {
     "lowercase": lambda c: {"lowercase": not c["lowercase"]},
-    "strip_accents": lambda c: {"strip_accents": not (c["lowercase"] if c["strip_accents"] is None
-                                                      else c["strip_accents"])},
+    "strip_accents": lambda c: {
+        "strip_accents": not (c["lowercase"] if c["strip_accents"] is None else c["strip_accents"])
+    },
     "tokenize_chinese_chars": lambda c: {"tokenize_chinese_chars": not c["tokenize_chinese_chars"]},
     "special_tokens_in_strings": lambda c: {"special_tokens_in_strings": not c["special_tokens_in_strings"]},
 }
@@ -163,7 +185,8 @@ TOKENIZER_FLIPS = {
 def test_every_tokenizer_option_is_seen(case_id, option):
     golden = load_case(case_id)
     assert fails(golden, run_tokenizer_case(golden, TOKENIZER_FLIPS[option](golden.config))), (
-        f"{case_id} cannot see {option} changed")
+        f"{case_id} cannot see {option} changed"
+    )
 
 
 # round_robin and longest_first differ only on odd budgets (which segment

@@ -64,8 +64,17 @@ def test_wrong_backbone_fails_with_readable_report(monkeypatch, mutation):
     report = str(failure.value)
     failed = next(c for c in comparisons if not c.passed)
     index, actual, expected, _ = failed.worst[0]
-    for needle in (GELU_CASE, failed.output, "DOES NOT MATCH", str(index), f"{actual:.8g}", f"{expected:.8g}",
-                   "max abs error", "tolerance", f'tox -e {failed.backend} -- -k "{GELU_CASE}"'):
+    for needle in (
+        GELU_CASE,
+        failed.output,
+        "DOES NOT MATCH",
+        str(index),
+        f"{actual:.8g}",
+        f"{expected:.8g}",
+        "max abs error",
+        "tolerance",
+        f'tox -e {failed.backend} -- -k "{GELU_CASE}"',
+    ):
         assert needle in report, f"report lacks {needle!r}:\n{report}"
 
 
@@ -81,6 +90,15 @@ def test_the_rerun_command_names_the_tier_that_holds_the_case():
     from harness.compare import compare
 
     for tier, env in (("default", "torch"), ("large", "torch-large"), ("extra_large", "torch-extra_large")):
-        comparison = compare(np.ones(2), np.zeros(2), atol=0.1, rtol=0.0, tolerance_reason="test", case_id="case_x",
-                             output="out", backend="torch", tier=tier)
+        comparison = compare(
+            np.ones(2),
+            np.zeros(2),
+            atol=0.1,
+            rtol=0.0,
+            tolerance_reason="test",
+            case_id="case_x",
+            output="out",
+            backend="torch",
+            tier=tier,
+        )
         assert f'rerun: tox -e {env} -- -k "case_x"' in comparison.report()

@@ -155,9 +155,7 @@ class DistilBertBackbone(FunctionalModel):
         export_to_transformers(self, path)
 
     def check_inputs(self, inputs):
-        check_token_inputs(
-            inputs, self.vocabulary_size, self.max_sequence_length, type(self).__name__
-        )
+        check_token_inputs(inputs, self.vocabulary_size, self.max_sequence_length, type(self).__name__)
 
     def get_config(self):
         return super().get_config() | {

@@ -18,11 +18,23 @@ class DistilBertMaskedLMPreprocessor(DistilBertTextClassifierPreprocessor):
     A `seed` makes the masking reproducible.
     """
 
-    def __init__(self, tokenizer, sequence_length=512, truncate="round_robin", mask_selection_rate=0.15,
-                 mask_selection_length=96, mask_token_rate=0.8, random_token_rate=0.1, seed=None):
+    def __init__(
+        self,
+        tokenizer,
+        sequence_length=512,
+        truncate="round_robin",
+        mask_selection_rate=0.15,
+        mask_selection_length=96,
+        mask_token_rate=0.8,
+        random_token_rate=0.1,
+        seed=None,
+    ):
         super().__init__(tokenizer, sequence_length, truncate)
-        for name, rate in (("mask_selection_rate", mask_selection_rate), ("mask_token_rate", mask_token_rate),
-                           ("random_token_rate", random_token_rate)):
+        for name, rate in (
+            ("mask_selection_rate", mask_selection_rate),
+            ("mask_token_rate", mask_token_rate),
+            ("random_token_rate", random_token_rate),
+        ):
             if not 0.0 <= rate <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1]; got {rate!r}.")
         if mask_token_rate + random_token_rate > 1.0:

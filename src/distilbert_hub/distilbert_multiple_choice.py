@@ -23,8 +23,9 @@ class DistilBertMultipleChoice(Task):
         # === Layers ===
         self.flatten_ids = FlattenChoices(name="flatten_token_ids")
         self.flatten_mask = FlattenChoices(name="flatten_padding_mask")
-        self.pooled_dense = keras.layers.Dense(backbone.hidden_dim, activation="relu",
-                                               dtype=backbone.dtype_policy, name="pooled_dense")
+        self.pooled_dense = keras.layers.Dense(
+            backbone.hidden_dim, activation="relu", dtype=backbone.dtype_policy, name="pooled_dense"
+        )
         self.output_dropout = keras.layers.Dropout(dropout, dtype=backbone.dtype_policy, name="output_dropout")
         self.output_dense = keras.layers.Dense(1, dtype=backbone.dtype_policy, name="choice_score")
         self.unflatten = UnflattenChoices(name="logits")
@@ -34,8 +35,10 @@ class DistilBertMultipleChoice(Task):
             "token_ids": keras.Input(shape=(None, None), dtype="int32", name="token_ids"),
             "padding_mask": keras.Input(shape=(None, None), dtype="int32", name="padding_mask"),
         }
-        flat = {"token_ids": self.flatten_ids(inputs["token_ids"]),
-                "padding_mask": self.flatten_mask(inputs["padding_mask"])}
+        flat = {
+            "token_ids": self.flatten_ids(inputs["token_ids"]),
+            "padding_mask": self.flatten_mask(inputs["padding_mask"]),
+        }
         x = backbone(flat)[:, 0, :]
         scores = self.output_dense(self.output_dropout(self.pooled_dense(x)))
         outputs = self.unflatten(scores, inputs["token_ids"])

@@ -48,23 +48,28 @@ class DistilBertQuestionAnswerer(Task):
         if y is None:
             return
         if not isinstance(y, dict) or set(y) != {"start_logits", "end_logits"}:
-            raise ValueError("DistilBertQuestionAnswerer: labels are {'start_logits': starts, 'end_logits': ends} "
-                             f"(token positions); got {type(y).__name__}.")
+            raise ValueError(
+                "DistilBertQuestionAnswerer: labels are {'start_logits': starts, 'end_logits': ends} "
+                f"(token positions); got {type(y).__name__}."
+            )
         length = np.shape(x["token_ids"])[-1] if isinstance(x, dict) and "token_ids" in x else None
         for name in ("start_logits", "end_logits"):
             check_class_labels(y[name], length or np.iinfo(np.int32).max, f"DistilBertQuestionAnswerer '{name}'")
         starts, ends = concrete_values(y["start_logits"]), concrete_values(y["end_logits"])
         if starts is not None and ends is not None and (starts > ends).any():
             row = int(np.flatnonzero(starts > ends)[0])
-            raise ValueError(f"DistilBertQuestionAnswerer: row {row} has start {int(starts[row])} after "
-                             f"end {int(ends[row])}.")
+            raise ValueError(
+                f"DistilBertQuestionAnswerer: row {row} has start {int(starts[row])} after end {int(ends[row])}."
+            )
 
     def compile(self, optimizer="auto", loss="auto", **kwargs):
         """Defaults: Adam(5e-5); the mean of the start and end cross-entropies (as HF)."""
         optimizer = keras.optimizers.Adam(5e-5) if optimizer == "auto" else optimizer
         if loss == "auto":
-            loss = {name: keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-                    for name in ("start_logits", "end_logits")}
+            loss = {
+                name: keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+                for name in ("start_logits", "end_logits")
+            }
             kwargs.setdefault("loss_weights", {"start_logits": 0.5, "end_logits": 0.5})
         super().compile(optimizer=optimizer, loss=loss, **kwargs)
 

@@ -76,7 +76,7 @@ class DistilBertQuestionAnswererPreprocessor(Preprocessor):
         for i, answer in enumerate(answers):
             if isinstance(answer, dict):
                 start, text = int(answer["answer_start"]), answer["text"]
-                found = windows.contexts[i][start:start + len(text)]
+                found = windows.contexts[i][start : start + len(text)]
                 if found != text:
                     raise ValueError(
                         f"answer {i}: context {i} holds {found!r} at answer_start={start}, not the answer "

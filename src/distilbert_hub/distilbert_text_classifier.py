@@ -24,8 +24,9 @@ class DistilBertTextClassifier(Task):
     hf_architecture = "DistilBertForSequenceClassification"
     preprocessor_cls = DistilBertTextClassifierPreprocessor
 
-    def __init__(self, backbone, num_classes, preprocessor=None, activation=None, hidden_dim=None,
-                 dropout=0.2, **kwargs):
+    def __init__(
+        self, backbone, num_classes, preprocessor=None, activation=None, hidden_dim=None, dropout=0.2, **kwargs
+    ):
         check_backbone(backbone)
         if activation is not None and not isinstance(activation, str):
             raise TypeError(f"activation must be a name like 'softmax' or None; got {activation!r}.")
@@ -34,11 +35,13 @@ class DistilBertTextClassifier(Task):
         hidden_dim = hidden_dim or backbone.hidden_dim
 
         # === Layers ===
-        self.pooled_dense = keras.layers.Dense(hidden_dim, activation="relu", dtype=backbone.dtype_policy,
-                                               name="pooled_dense")
+        self.pooled_dense = keras.layers.Dense(
+            hidden_dim, activation="relu", dtype=backbone.dtype_policy, name="pooled_dense"
+        )
         self.output_dropout = keras.layers.Dropout(dropout, dtype=backbone.dtype_policy, name="output_dropout")
-        self.output_dense = keras.layers.Dense(num_classes, activation=activation, dtype=backbone.dtype_policy,
-                                               name="logits")
+        self.output_dense = keras.layers.Dense(
+            num_classes, activation=activation, dtype=backbone.dtype_policy, name="logits"
+        )
 
         # === Functional Model ===
         inputs = backbone.input
@@ -71,10 +74,14 @@ class DistilBertTextClassifier(Task):
                 "DistilBertForSequenceClassification returns logits from a pre-classifier as wide as the "
                 f"backbone; this classifier has activation={self.activation!r}, hidden_dim={self.hidden_dim}."
             )
-        return super().hf_config_updates() | hf_labels_config(self.num_classes) | {
-            "seq_classif_dropout": self.dropout,
-            "problem_type": "regression" if self.num_classes == 1 else "single_label_classification",
-        }
+        return (
+            super().hf_config_updates()
+            | hf_labels_config(self.num_classes)
+            | {
+                "seq_classif_dropout": self.dropout,
+                "problem_type": "regression" if self.num_classes == 1 else "single_label_classification",
+            }
+        )
 
     def check_labels(self, y, x):
         if self.num_classes > 1:
@@ -86,8 +93,11 @@ class DistilBertTextClassifier(Task):
         if optimizer == "auto":
             optimizer = keras.optimizers.Adam(5e-5)
         if loss == "auto":
-            loss = (keras.losses.MeanSquaredError() if self.num_classes == 1
-                    else keras.losses.SparseCategoricalCrossentropy(from_logits=logits))
+            loss = (
+                keras.losses.MeanSquaredError()
+                if self.num_classes == 1
+                else keras.losses.SparseCategoricalCrossentropy(from_logits=logits)
+            )
         if metrics == "auto":
             metrics = [] if self.num_classes == 1 else [keras.metrics.SparseCategoricalAccuracy()]
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)

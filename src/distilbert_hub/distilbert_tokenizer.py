@@ -61,9 +61,7 @@ def _check_vocabulary(tokens, source):
     first_line = {}
     for line, token in enumerate(tokens, start=1):
         if token in first_line:
-            raise ValueError(
-                f"{source}: duplicate token {token!r} at entries {first_line[token]} and {line}."
-            )
+            raise ValueError(f"{source}: duplicate token {token!r} at entries {first_line[token]} and {line}.")
         if token == "":
             raise ValueError(f"{source}: empty token at entry {line}.")
         first_line[token] = line
@@ -127,10 +125,16 @@ class DistilBertTokenizer:
             raise ValueError("DistilBertTokenizer needs a vocabulary (list, vocab.txt or tokenizer.json).")
         tokens, found, source = _read_vocabulary(vocabulary)
         _check_vocabulary(tokens, source)
-        options = merge_options(found, {
-            "lowercase": lowercase, "strip_accents": strip_accents,
-            "tokenize_chinese_chars": tokenize_chinese_chars, "special_tokens_in_strings": special_tokens_in_strings,
-        }, source)
+        options = merge_options(
+            found,
+            {
+                "lowercase": lowercase,
+                "strip_accents": strip_accents,
+                "tokenize_chinese_chars": tokenize_chinese_chars,
+                "special_tokens_in_strings": special_tokens_in_strings,
+            },
+            source,
+        )
         self.lowercase = bool(options.get("lowercase", False))
         strip_accents = options.get("strip_accents")
         self.strip_accents = strip_accents if strip_accents is None else bool(strip_accents)
@@ -228,8 +232,7 @@ class DistilBertTokenizer:
         texts, single = self._texts(inputs)
         encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
         result = [
-            (np.asarray(e.ids, dtype=np.int32), np.asarray(e.offsets, dtype=np.int32).reshape(-1, 2))
-            for e in encodings
+            (np.asarray(e.ids, dtype=np.int32), np.asarray(e.offsets, dtype=np.int32).reshape(-1, 2)) for e in encodings
         ]
         return result[0] if single else result
 

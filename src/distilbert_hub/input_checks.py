@@ -43,8 +43,9 @@ def check_integer_array(values, name, model_name):
             fractional = values != np.round(values)
             if fractional.any():
                 shown = f" (e.g. {values[_first(fractional)]!r} at index {_first(fractional)})"
-        raise TypeError(f"{model_name}: '{name}' must hold integers; got dtype {values.dtype}{shown}. "
-                        f"Cast with .astype('int32').")
+        raise TypeError(
+            f"{model_name}: '{name}' must hold integers; got dtype {values.dtype}{shown}. Cast with .astype('int32')."
+        )
 
 
 def check_token_inputs(inputs, vocabulary_size, max_sequence_length, model_name):
@@ -91,8 +92,9 @@ def check_token_inputs(inputs, vocabulary_size, max_sequence_length, model_name)
         bad = (mask != 0) & (mask != 1)
         if bad.any():
             index = _first(bad)
-            raise ValueError(f"{model_name}: 'padding_mask' holds {int(mask[index])} at index {index}; only 0 and 1 "
-                             "are allowed.")
+            raise ValueError(
+                f"{model_name}: 'padding_mask' holds {int(mask[index])} at index {index}; only 0 and 1 are allowed."
+            )
         empty = mask.sum(axis=-1) == 0
         if empty.any():
             raise ValueError(f"{model_name}: row {_first(empty)} of 'padding_mask' has no real token (all zeros).")
@@ -106,19 +108,25 @@ def check_mask_positions(inputs, model_name):
         return
     check_integer_array(positions, "mask_positions", model_name)
     if positions.ndim != 2 or (mask is not None and positions.shape[0] != mask.shape[0]):
-        raise ValueError(f"{model_name}: 'mask_positions' must be [batch, num_positions] with the batch of "
-                         f"'token_ids'; got shape {positions.shape}.")
+        raise ValueError(
+            f"{model_name}: 'mask_positions' must be [batch, num_positions] with the batch of "
+            f"'token_ids'; got shape {positions.shape}."
+        )
     length = np.shape(inputs["token_ids"])[-1]
     outside = (positions < 0) | (positions >= length)
     if outside.any():
-        raise ValueError(f"{model_name}: mask position {int(positions[_first(outside)])} at index "
-                         f"{_first(outside)} is outside the sequence [0, {length}).")
+        raise ValueError(
+            f"{model_name}: mask position {int(positions[_first(outside)])} at index "
+            f"{_first(outside)} is outside the sequence [0, {length})."
+        )
     if mask is not None:
         on_padding = np.take_along_axis(mask, positions, axis=1) == 0
         if on_padding.any():
             row, column = _first(on_padding)
-            raise ValueError(f"{model_name}: mask position {int(positions[row, column])} of row {row} is a padding "
-                             "token (padding_mask 0).")
+            raise ValueError(
+                f"{model_name}: mask position {int(positions[row, column])} of row {row} is a padding "
+                "token (padding_mask 0)."
+            )
 
 
 def check_class_labels(y, num_classes, model_name, ignore=None):
@@ -129,15 +137,15 @@ def check_class_labels(y, num_classes, model_name, ignore=None):
     if labels is None:
         return
     if labels.dtype.kind not in "iu":
-        raise TypeError(f"{model_name}: class labels must be integers in [0, {num_classes}); got dtype "
-                        f"{labels.dtype}" + (f" (e.g. {labels.flat[0]!r})" if labels.size else "")
-                        + ". Cast with .astype('int32').")
+        raise TypeError(
+            f"{model_name}: class labels must be integers in [0, {num_classes}); got dtype "
+            f"{labels.dtype}" + (f" (e.g. {labels.flat[0]!r})" if labels.size else "") + ". Cast with .astype('int32')."
+        )
     valid = (labels >= 0) & (labels < num_classes)
     if ignore is not None:
         valid |= labels == ignore
     if not valid.all():
         index = _first(~valid)
         raise ValueError(
-            f"{model_name}: label {int(labels[index])} at index {index} is outside "
-            f"[0, num_classes={num_classes})."
+            f"{model_name}: label {int(labels[index])} at index {index} is outside [0, num_classes={num_classes})."
         )

@@ -103,16 +103,20 @@ class Task(FunctionalModel):
 
     def check_inputs(self, x):
         if not isinstance(x, dict):
-            raise TypeError(f"{type(self).__name__} takes raw text (with a preprocessor) or a dict of model "
-                            f"inputs; got {type(x).__name__}.")
+            raise TypeError(
+                f"{type(self).__name__} takes raw text (with a preprocessor) or a dict of model "
+                f"inputs; got {type(x).__name__}."
+            )
         self.backbone.check_inputs({k: x.get(k) for k in ("token_ids", "padding_mask")})
 
     def _checked_batch(self, batch):
         """One batch from a generator or dataset, preprocessed if raw and checked."""
         if is_raw(batch):  # text alone, no labels
             batch = (batch,)
-        batch = tuple(part if isinstance(part, list) else keras.tree.map_structure(host_values, part)
-                      for part in (batch if isinstance(batch, tuple) else (batch,)))
+        batch = tuple(
+            part if isinstance(part, list) else keras.tree.map_structure(host_values, part)
+            for part in (batch if isinstance(batch, tuple) else (batch,))
+        )
         x, y, sample_weight = self._preprocess(*keras.utils.unpack_x_y_sample_weight(batch))
         self.check_inputs(x)
         self.check_labels(y, x)
@@ -155,10 +159,12 @@ class Task(FunctionalModel):
     def fit(self, x=None, y=None, batch_size=None, sample_weight=None, validation_data=None, **kwargs):
         lazy = is_lazy(x) or is_lazy(validation_data)
         x, y, sample_weight = self._data(x, y, sample_weight)
-        if validation_data is not None and not isinstance(validation_data, (keras.utils.PyDataset,
-                                                                           collections.abc.Iterator)):
+        if validation_data is not None and not isinstance(
+            validation_data, (keras.utils.PyDataset, collections.abc.Iterator)
+        ):
             validation_data = keras.utils.pack_x_y_sample_weight(
-                *self._data(*keras.utils.unpack_x_y_sample_weight(validation_data)))
+                *self._data(*keras.utils.unpack_x_y_sample_weight(validation_data))
+            )
         elif validation_data is not None:
             validation_data = self._data(validation_data, None, None)[0]
         with self._variables_kept_on_error(lazy):
@@ -209,8 +215,10 @@ def hf_num_labels(hf_config):
 
 
 def hf_labels_config(num_classes):
-    return {"id2label": {str(i): f"LABEL_{i}" for i in range(num_classes)},
-            "label2id": {f"LABEL_{i}": i for i in range(num_classes)}}
+    return {
+        "id2label": {str(i): f"LABEL_{i}" for i in range(num_classes)},
+        "label2id": {f"LABEL_{i}": i for i in range(num_classes)},
+    }
 
 
 class CheckedPyDataset(keras.utils.PyDataset):
@@ -218,8 +226,11 @@ class CheckedPyDataset(keras.utils.PyDataset):
     raw text and validating, per batch)."""
 
     def __init__(self, dataset, check):
-        super().__init__(workers=dataset.workers, use_multiprocessing=dataset.use_multiprocessing,
-                         max_queue_size=dataset.max_queue_size)
+        super().__init__(
+            workers=dataset.workers,
+            use_multiprocessing=dataset.use_multiprocessing,
+            max_queue_size=dataset.max_queue_size,
+        )
         self.dataset, self.check = dataset, check
 
     def __len__(self):

@@ -34,9 +34,19 @@ def test_every_hidden_state_matches_transformers(config, seed, data):
             output_hidden_states=True,
         ).hidden_states
     actual = backbone.hidden_states_model()(inputs)
-    assert_all_match([
-        compare(keras.ops.convert_to_numpy(a), e.numpy(), atol=1e-5, rtol=0.0,
-                tolerance_reason="float32 CPU", case_id=f"random config {config}", output=f"hidden_states/{i:02d}",
-                backend="torch", real_token_mask=inputs["padding_mask"])
-        for i, (a, e) in enumerate(zip(actual, expected))
-    ])
+    assert_all_match(
+        [
+            compare(
+                keras.ops.convert_to_numpy(a),
+                e.numpy(),
+                atol=1e-5,
+                rtol=0.0,
+                tolerance_reason="float32 CPU",
+                case_id=f"random config {config}",
+                output=f"hidden_states/{i:02d}",
+                backend="torch",
+                real_token_mask=inputs["padding_mask"],
+            )
+            for i, (a, e) in enumerate(zip(actual, expected))
+        ]
+    )

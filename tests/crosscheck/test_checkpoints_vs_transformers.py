@@ -58,8 +58,10 @@ def model_inputs(architecture):
 
 def reference_outputs(model, inputs):
     with torch.no_grad():
-        result = model(input_ids=torch.from_numpy(inputs["token_ids"]).long(),
-                       attention_mask=torch.from_numpy(inputs["padding_mask"]).long())
+        result = model(
+            input_ids=torch.from_numpy(inputs["token_ids"]).long(),
+            attention_mask=torch.from_numpy(inputs["padding_mask"]).long(),
+        )
     if isinstance(model, transformers.DistilBertModel):
         return {"output": result.last_hidden_state.numpy()}
     if isinstance(model, transformers.DistilBertForQuestionAnswering):
@@ -91,8 +93,12 @@ def assert_close(actual, expected, mask, atol, what):
 
 
 def real_token_mask(architecture, inputs):
-    return None if architecture in ("DistilBertForMaskedLM", "DistilBertForMultipleChoice",
-                                    "DistilBertForSequenceClassification") else inputs["padding_mask"]
+    return (
+        None
+        if architecture
+        in ("DistilBertForMaskedLM", "DistilBertForMultipleChoice", "DistilBertForSequenceClassification")
+        else inputs["padding_mask"]
+    )
 
 
 SAVE_VARIANTS = {
@@ -123,8 +129,11 @@ def test_a_transformers_checkpoint_loads_and_round_trips(tmp_path, architecture,
 
     # ours -> HF: transformers loads the export and computes the same.
     ours.export_to_transformers(tmp_path / "export")
-    auto = transformers.AutoModel if architecture == "DistilBertModel" else getattr(
-        transformers, architecture.replace("DistilBert", "AutoModel"))
+    auto = (
+        transformers.AutoModel
+        if architecture == "DistilBertModel"
+        else getattr(transformers, architecture.replace("DistilBert", "AutoModel"))
+    )
     reloaded = auto.from_pretrained(tmp_path / "export", attn_implementation="eager").eval()
     assert type(reloaded).__name__ == architecture
     assert_close(reference_outputs(reloaded, inputs), expected, mask, 1e-5, f"{architecture}/{variant} exported")
@@ -136,7 +145,8 @@ def test_a_transformers_checkpoint_loads_and_round_trips(tmp_path, architecture,
     if architecture != "DistilBertModel":
         tokenizer = transformers.AutoTokenizer.from_pretrained(tmp_path / "export")
         assert [tokenizer(t)["input_ids"] for t in TEXTS] == [
-            [101, *ours.preprocessor.tokenizer(t).tolist(), 102] for t in TEXTS]
+            [101, *ours.preprocessor.tokenizer(t).tolist(), 102] for t in TEXTS
+        ]
 
 
 def test_a_bf16_checkpoint_loads_its_weights_exactly(tmp_path):
@@ -146,7 +156,9 @@ def test_a_bf16_checkpoint_loads_its_weights_exactly(tmp_path):
     state = {k: v.float().numpy() for k, v in reference.state_dict().items() if k != "vocab_projector.weight"}
     for entry in task_weight_map(ours):
         value = keras.ops.convert_to_numpy(entry.variable)
-        np.testing.assert_array_equal(value.T if entry.transpose else value, state[entry.hf_name], err_msg=entry.hf_name)
+        np.testing.assert_array_equal(
+            value.T if entry.transpose else value, state[entry.hf_name], err_msg=entry.hf_name
+        )
 
 
 @pytest.mark.parametrize("lowercase", [True, False])
@@ -158,8 +170,11 @@ def test_a_tokenizer_from_checkpoint_files_gives_transformers_ids(tmp_path, lowe
     else:
         (tmp_path / "hf" / "tokenizer.json").unlink()
         (tmp_path / "hf" / "vocab.txt").write_text(open(VOCABULARY, encoding="utf-8").read(), encoding="utf-8")
-    reference = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf") if files == "tokenizer.json" else (
-        reference_tokenizer(lowercase))
+    reference = (
+        transformers.AutoTokenizer.from_pretrained(tmp_path / "hf")
+        if files == "tokenizer.json"
+        else (reference_tokenizer(lowercase))
+    )
     ours = hub.DistilBertTokenizer.from_preset(str(tmp_path / "hf"))
     assert ours.lowercase == lowercase
     for text in TEXTS:
@@ -173,8 +188,9 @@ def test_a_backbone_from_a_task_checkpoint_takes_the_prefixed_weights(tmp_path):
     state = reference.state_dict()
     for entry in backbone_weight_map(backbone):
         value = keras.ops.convert_to_numpy(entry.variable)
-        np.testing.assert_array_equal(value.T if entry.transpose else value,
-                                      state[f"distilbert.{entry.hf_name}"].numpy(), err_msg=entry.hf_name)
+        np.testing.assert_array_equal(
+            value.T if entry.transpose else value, state[f"distilbert.{entry.hf_name}"].numpy(), err_msg=entry.hf_name
+        )
 
 
 def test_a_task_from_a_bare_backbone_checkpoint_gets_a_fresh_head_and_says_so(tmp_path):
@@ -190,7 +206,11 @@ def test_the_converter_cli_verifies_against_transformers(tmp_path, name):
     import sys
 
     source = f"harness/fixtures/checkpoints/{name}"
-    run = subprocess.run([sys.executable, "-m", "distilbert_hub.convert", source, tmp_path / "preset", "--verify"],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "distilbert_hub.convert", source, tmp_path / "preset", "--verify"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "max abs error on real tokens" in run.stdout and "verified" in run.stdout

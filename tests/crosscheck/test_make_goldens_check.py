@@ -28,8 +28,11 @@ def test_current_goldens_pass_and_a_stale_one_is_named(tmp_path, capsys):
     path = directory / f"{CASES[0]}.h5"
     with h5py.File(path, "r+") as f:
         f["outputs/hidden_states/01"][0, 2, 3] += 1e-3
-    golden_io.write_manifest(directory, golden_io.read_manifest(directory) | {
-        CASES[0]: golden_io.manifest_entry(golden_io.read_golden_file(path), path.name)})
+    golden_io.write_manifest(
+        directory,
+        golden_io.read_manifest(directory)
+        | {CASES[0]: golden_io.manifest_entry(golden_io.read_golden_file(path), path.name)},
+    )
     capsys.readouterr()
     assert make_goldens.check({c: registry[c] for c in CASES}, directory) == 1
     report = capsys.readouterr().out

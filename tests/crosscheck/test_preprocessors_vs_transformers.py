@@ -15,13 +15,24 @@ from harness import strategies
 from transformers import BertTokenizer
 
 VOCABULARY = "harness/fixtures/bert_base_uncased_vocab.txt"
+
+
+def at_least(examples):
+    """`examples` per test in CI, or the profile's count when larger (thorough: 2,000)."""
+    return settings(max_examples=max(examples, settings.default.max_examples))
+
+
 OURS = hub.DistilBertTokenizer(VOCABULARY, lowercase=True)
 REFERENCE = BertTokenizer(vocab=load_vocab(VOCABULARY), do_lower_case=True)
 
 
-@settings(max_examples=300)
-@given(first=strategies.sentences(), second=strategies.sentences(), length=st.integers(3, 30),
-       truncate=st.sampled_from(["longest_first", "only_first", "only_second"]))
+@at_least(300)
+@given(
+    first=strategies.sentences(),
+    second=strategies.sentences(),
+    length=st.integers(3, 30),
+    truncate=st.sampled_from(["longest_first", "only_first", "only_second"]),
+)
 def test_pair_truncation_equals_transformers(first, second, length, truncate):
     drawn = f"first={first!r} second={second!r} sequence_length={length} truncate={truncate}"
     preprocessor = hub.DistilBertTextClassifierPreprocessor(OURS, sequence_length=length, truncate=truncate)
@@ -36,17 +47,23 @@ def test_pair_truncation_equals_transformers(first, second, length, truncate):
         except ValueError as error:
             assert "cannot fit" in str(error) and "row 0" in str(error), f"{drawn}: {error}"
             return
-        raise AssertionError(f"{drawn}: the protected segment has {kept} tokens for a budget of {budget}, "
-                             "yet no error")
-    expected = REFERENCE([first], [second], truncation=truncate, max_length=length, padding="max_length",
-                         split_special_tokens=True)["input_ids"][0]
+        raise AssertionError(f"{drawn}: the protected segment has {kept} tokens for a budget of {budget}, yet no error")
+    expected = REFERENCE(
+        [first], [second], truncation=truncate, max_length=length, padding="max_length", split_special_tokens=True
+    )["input_ids"][0]
     ours = preprocessor(([first], [second]))["token_ids"][0].tolist()
-    assert ours == expected, f"{drawn}:\n ours         {OURS.detokenize(ours)}\n transformers {OURS.detokenize(expected)}"
+    assert ours == expected, (
+        f"{drawn}:\n ours         {OURS.detokenize(ours)}\n transformers {OURS.detokenize(expected)}"
+    )
 
 
-@settings(max_examples=150)
-@given(question=strategies.sentences(8), context=strategies.sentences(60), length=st.integers(12, 40),
-       stride=st.integers(0, 10))
+@at_least(150)
+@given(
+    question=strategies.sentences(8),
+    context=strategies.sentences(60),
+    length=st.integers(12, 40),
+    stride=st.integers(0, 10),
+)
 def test_qa_windows_equal_transformers(question, context, length, stride):
     drawn = f"question={question!r} context={context!r} sequence_length={length} stride={stride}"
     q_tokens = len(REFERENCE.tokenize(question))
@@ -57,18 +74,32 @@ def test_qa_windows_equal_transformers(question, context, length, stride):
             return
         assert q_tokens + 3 + stride < length or len(OURS(context)) + q_tokens + 3 <= length, f"{drawn}: accepted"
         return
-    encoded = REFERENCE([question], [context], truncation="only_second", max_length=length, stride=stride,
-                        return_overflowing_tokens=True, padding="max_length", split_special_tokens=True)
+    encoded = REFERENCE(
+        [question],
+        [context],
+        truncation="only_second",
+        max_length=length,
+        stride=stride,
+        return_overflowing_tokens=True,
+        padding="max_length",
+        split_special_tokens=True,
+    )
     windows = hub.DistilBertQuestionAnswererPreprocessor(OURS, length, stride).windows([question], [context])
     assert windows.token_ids.tolist() == encoded["input_ids"], drawn
 
 
-@settings(max_examples=200)
+@at_least(200)
 @given(rows=st.lists(strategies.word_lists(), min_size=1, max_size=3), length=st.integers(3, 16), data=st.data())
 def test_word_labels_equal_transformers_recipe(rows, length, data):
     labels = [data.draw(st.lists(st.integers(0, 4), min_size=len(r), max_size=len(r))) for r in rows]
-    encoded = REFERENCE(rows, is_split_into_words=True, truncation=True, max_length=length, padding="max_length",
-                        split_special_tokens=True)
+    encoded = REFERENCE(
+        rows,
+        is_split_into_words=True,
+        truncation=True,
+        max_length=length,
+        padding="max_length",
+        split_special_tokens=True,
+    )
     expected = np.full((len(rows), length), -100)
     for row in range(len(rows)):
         previous = None
@@ -107,22 +138,35 @@ def recipe_labels(encoded, window, start_char, end_char):
     return start, idx + 1
 
 
-@settings(max_examples=150)
-@given(context=strategies.sentences(40).filter(lambda c: len(c.split()) >= 2), data=st.data(),
-       length=st.integers(16, 40), stride=st.integers(0, 6))
+@at_least(150)
+@given(
+    context=strategies.sentences(40).filter(lambda c: len(c.split()) >= 2),
+    data=st.data(),
+    length=st.integers(16, 40),
+    stride=st.integers(0, 6),
+)
 def test_qa_training_labels_equal_the_recipe(context, data, length, stride):
     words = context.split(" ")
     first = data.draw(st.integers(0, len(words) - 1))
     last = data.draw(st.integers(first, min(len(words) - 1, first + 4)))
     start_char = len(" ".join(words[:first])) + (1 if first else 0)
-    text = " ".join(words[first:last + 1])
+    text = " ".join(words[first : last + 1])
     question = "where is it ?"
-    encoded = REFERENCE([question], [context], truncation="only_second", max_length=length, stride=stride,
-                        return_overflowing_tokens=True, return_offsets_mapping=True, padding="max_length",
-                        split_special_tokens=True)
+    encoded = REFERENCE(
+        [question],
+        [context],
+        truncation="only_second",
+        max_length=length,
+        stride=stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        padding="max_length",
+        split_special_tokens=True,
+    )
     expected = [recipe_labels(encoded, w, start_char, start_char + len(text)) for w in range(len(encoded["input_ids"]))]
     _, y = hub.DistilBertQuestionAnswererPreprocessor(OURS, length, stride)(
-        ([question], [context]), [{"answer_start": start_char, "text": text}])
+        ([question], [context]), [{"answer_start": start_char, "text": text}]
+    )
     ours = list(zip(y["start_logits"].tolist(), y["end_logits"].tolist()))
     assert ours == expected, f"context={context!r} answer={text!r}@{start_char} length={length} stride={stride}"
 
@@ -133,18 +177,23 @@ def pipeline_answer(start, end, windows, example, max_answer_length):
     best = (-1.0, "")
     for w in np.flatnonzero(windows.example_index == example):
         p_mask = 1 - windows.context_mask[w]
-        starts, ends, scores, _ = select_starts_ends(start[w][None], end[w][None], p_mask[None],
-                                                     windows.padding_mask[w][None], max_answer_len=max_answer_length)
+        starts, ends, scores, _ = select_starts_ends(
+            start[w][None], end[w][None], p_mask[None], windows.padding_mask[w][None], max_answer_len=max_answer_length
+        )
         for s, e, score in zip(starts, ends, scores):
             if score > best[0]:
-                text = windows.contexts[example][windows.offsets[w, s, 0]:windows.offsets[w, e, 1]]
+                text = windows.contexts[example][windows.offsets[w, s, 0] : windows.offsets[w, e, 1]]
                 best = (score, text)
     return best[1]
 
 
-@settings(max_examples=150)
-@given(context=strategies.sentences(50).filter(lambda c: len(c.split()) >= 1), seed=strategies.seeds(),
-       max_answer_length=st.integers(1, 6), length=st.integers(14, 30))
+@at_least(150)
+@given(
+    context=strategies.sentences(50).filter(lambda c: len(c.split()) >= 1),
+    seed=strategies.seeds(),
+    max_answer_length=st.integers(1, 6),
+    length=st.integers(14, 30),
+)
 def test_span_decoding_equals_the_pipeline(context, seed, max_answer_length, length):
     preprocessor = hub.DistilBertQuestionAnswererPreprocessor(OURS, length, 4)
     windows = preprocessor.windows(["what ?"], [context])
@@ -153,5 +202,6 @@ def test_span_decoding_equals_the_pipeline(context, seed, max_answer_length, len
     end = rng.normal(size=windows.token_ids.shape).astype(np.float32) * 3
     ours = preprocessor.decode_answers(start, end, windows, max_answer_length=max_answer_length)[0]
     expected = pipeline_answer(start, end, windows, 0, max_answer_length)
-    assert ours == expected, f"context={context!r} seed={seed} max_answer_length={max_answer_length}: " \
-                             f"ours {ours!r}, pipeline {expected!r}"
+    assert ours == expected, (
+        f"context={context!r} seed={seed} max_answer_length={max_answer_length}: ours {ours!r}, pipeline {expected!r}"
+    )

@@ -18,7 +18,13 @@ CONFIGS = {
         vocab_size=64, dim=24, n_layers=3, n_heads=3, hidden_dim=48, max_position_embeddings=20, activation="relu"
     ),
     "sinusoidal": dict(
-        vocab_size=96, dim=16, n_layers=2, n_heads=2, hidden_dim=40, max_position_embeddings=32, sinusoidal_pos_embds=True
+        vocab_size=96,
+        dim=16,
+        n_layers=2,
+        n_heads=2,
+        hidden_dim=40,
+        max_position_embeddings=32,
+        sinusoidal_pos_embds=True,
     ),
     "single_head": dict(vocab_size=80, dim=20, n_layers=1, n_heads=1, hidden_dim=80, max_position_embeddings=16),
     "deep": dict(vocab_size=100, dim=48, n_layers=4, n_heads=6, hidden_dim=96, max_position_embeddings=24),
@@ -54,8 +60,7 @@ def tiny_model(config_name):
     model = DistilBertModel(config).eval()
     # The sinusoidal table is the reference's own, not a random one: it is what we test.
     keep = ("position_embeddings.weight",) if options.get("sinusoidal_pos_embds") else ()
-    weights = seeded_state_dict(model, seed_for(f"backbone_{config_name}"), keep=keep,
-                                small_norms=small_norms)
+    weights = seeded_state_dict(model, seed_for(f"backbone_{config_name}"), keep=keep, small_norms=small_norms)
     return model, weights
 
 

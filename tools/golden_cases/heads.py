@@ -25,8 +25,13 @@ HEADS = {
 
 
 def output(value, mask=None):
-    return GoldenOutput(np.asarray(value, np.float32), atol=FLOAT32_HIDDEN_ATOL, rtol=0.0,
-                        tolerance_reason=LOGITS_REASON, real_token_mask=mask)
+    return GoldenOutput(
+        np.asarray(value, np.float32),
+        atol=FLOAT32_HIDDEN_ATOL,
+        rtol=0.0,
+        tolerance_reason=LOGITS_REASON,
+        real_token_mask=mask,
+    )
 
 
 def build_head_case(case, head, small_norms=None):
@@ -39,8 +44,9 @@ def build_head_case(case, head, small_norms=None):
     deterministic_torch()
     model = getattr(transformers, class_name)(config).eval()
     # The MLM projection is tied to the word embeddings: draw it once.
-    weights = seeded_state_dict(model, seed_for(f"head_{head}"), keep=("vocab_projector.weight",),
-                                small_norms=small_norms)
+    weights = seeded_state_dict(
+        model, seed_for(f"head_{head}"), keep=("vocab_projector.weight",), small_norms=small_norms
+    )
     rng = np.random.default_rng(case.seed)
     if head == "multiple_choice":
         ids, mask = padded_token_ids(rng, config.vocab_size, [9, 4, 7, 9, 2, 6], 9)
@@ -58,16 +64,28 @@ def build_head_case(case, head, small_norms=None):
     elif head == "token_classifier":
         outputs = {"logits": output(result.logits.numpy(), "padding_mask")}
     elif head == "question_answerer":
-        outputs = {"start_logits": output(result.start_logits.numpy(), "padding_mask"),
-                   "end_logits": output(result.end_logits.numpy(), "padding_mask")}
+        outputs = {
+            "start_logits": output(result.start_logits.numpy(), "padding_mask"),
+            "end_logits": output(result.end_logits.numpy(), "padding_mask"),
+        }
     else:
         outputs = {"logits": output(result.logits.numpy())}
-    return Golden(case_id=case.case_id, kind=case.kind, provenance={"head": head, "hf_class": class_name},
-                  config=hf_config_dict(config), inputs=inputs, outputs=outputs, weights=weights)
+    return Golden(
+        case_id=case.case_id,
+        kind=case.kind,
+        provenance={"head": head, "hf_class": class_name},
+        config=hf_config_dict(config),
+        inputs=inputs,
+        outputs=outputs,
+        weights=weights,
+    )
 
 
 for _head in HEADS:
     register(f"head_{_head}", "head", lambda case, h=_head: build_head_case(case, h))
 # The output LayerNorms drawn small (see backbone.SMALL_NORM_CONFIGS): the head's LayerNorm epsilon shows.
-register("head_masked_lm_small_norms", "head",
-         lambda case: build_head_case(case, "masked_lm", small_norms=r"embeddings\.LayerNorm|output_layer_norm"))
+register(
+    "head_masked_lm_small_norms",
+    "head",
+    lambda case: build_head_case(case, "masked_lm", small_norms=r"embeddings\.LayerNorm|output_layer_norm"),
+)

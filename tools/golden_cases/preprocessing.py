@@ -23,7 +23,12 @@ SECOND = [
 ]
 # Pairs where the first segment is the longer one, the second, or neither.
 LONG = "one two three four five six seven eight nine ten eleven twelve"
-PAIR_FIRST = FIRST + ["one two three four five six seven eight", "alpha beta gamma", "x", "alpha beta gamma delta epsilon"]
+PAIR_FIRST = FIRST + [
+    "one two three four five six seven eight",
+    "alpha beta gamma",
+    "x",
+    "alpha beta gamma delta epsilon",
+]
 PAIR_SECOND = SECOND + ["alpha beta gamma delta epsilon zeta", "delta epsilon zeta", "y", LONG]
 # (sequence_length, first texts, second texts or None); lengths where every strategy can fit.
 PACKING = {
@@ -55,8 +60,14 @@ def exact(value, mask=None):
 
 
 def golden(case, options, inputs, outputs, provenance):
-    return Golden(case_id=case.case_id, kind=case.kind, provenance=provenance,
-                  config=tokenizer_config({"lowercase": True}) | options, inputs=inputs, outputs=outputs)
+    return Golden(
+        case_id=case.case_id,
+        kind=case.kind,
+        provenance=provenance,
+        config=tokenizer_config({"lowercase": True}) | options,
+        inputs=inputs,
+        outputs=outputs,
+    )
 
 
 def build_packing_case(case, name):
@@ -67,15 +78,22 @@ def build_packing_case(case, name):
     encoded = tok(*args, truncation=truncate, max_length=length, padding="max_length", split_special_tokens=True)
     inputs = {"first": first} | ({"second": second} if second else {})
     outputs = {"token_ids": exact(encoded["input_ids"]), "padding_mask": exact(encoded["attention_mask"])}
-    return golden(case, {"sequence_length": length, "truncate": truncate}, inputs, outputs,
-                  {"preprocessor": "text_classifier"})
+    return golden(
+        case, {"sequence_length": length, "truncate": truncate}, inputs, outputs, {"preprocessor": "text_classifier"}
+    )
 
 
 def build_word_labels_case(case):
     length = 12
     tok = reference_tokenizer(tokenizer_config({"lowercase": True}))
-    encoded = tok(WORDS, is_split_into_words=True, truncation=True, max_length=length, padding="max_length",
-                  split_special_tokens=True)
+    encoded = tok(
+        WORDS,
+        is_split_into_words=True,
+        truncation=True,
+        max_length=length,
+        padding="max_length",
+        split_special_tokens=True,
+    )
     labels = np.full((len(WORDS), length), -100, np.int32)
     for row in range(len(WORDS)):
         previous = None
@@ -83,28 +101,49 @@ def build_word_labels_case(case):
             if word is not None and word != previous:  # transformers' recipe: first piece labelled
                 labels[row, position] = WORD_LABELS[row][word]
             previous = word
-    outputs = {"token_ids": exact(encoded["input_ids"]), "padding_mask": exact(encoded["attention_mask"]),
-               "labels": exact(labels)}
-    inputs = {f"words_{i}": words for i, words in enumerate(WORDS)} | {"word_labels": np.array(
-        [row + [-1] * (6 - len(row)) for row in WORD_LABELS], np.int32)}
+    outputs = {
+        "token_ids": exact(encoded["input_ids"]),
+        "padding_mask": exact(encoded["attention_mask"]),
+        "labels": exact(labels),
+    }
+    inputs = {f"words_{i}": words for i, words in enumerate(WORDS)} | {
+        "word_labels": np.array([row + [-1] * (6 - len(row)) for row in WORD_LABELS], np.int32)
+    }
     return golden(case, {"sequence_length": length}, inputs, outputs, {"preprocessor": "token_classifier"})
 
 
 def build_qa_case(case):
     length, stride = 24, 6
     tok = reference_tokenizer(tokenizer_config({"lowercase": True}))
-    encoded = tok(QUESTIONS, CONTEXTS, truncation="only_second", max_length=length, stride=stride,
-                  return_overflowing_tokens=True, return_offsets_mapping=True, padding="max_length",
-                  split_special_tokens=True)
+    encoded = tok(
+        QUESTIONS,
+        CONTEXTS,
+        truncation="only_second",
+        max_length=length,
+        stride=stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        padding="max_length",
+        split_special_tokens=True,
+    )
     context_offsets = np.zeros((len(encoded["input_ids"]), length, 2), np.int32)
     for window in range(len(encoded["input_ids"])):
         for position, sequence in enumerate(encoded.sequence_ids(window)):
             if sequence == 1:
                 context_offsets[window, position] = encoded["offset_mapping"][window][position]
-    outputs = {"token_ids": exact(encoded["input_ids"]), "padding_mask": exact(encoded["attention_mask"]),
-               "example_index": exact(encoded["overflow_to_sample_mapping"]), "offsets": exact(context_offsets)}
-    return golden(case, {"sequence_length": length, "stride": stride},
-                  {"questions": QUESTIONS, "contexts": CONTEXTS}, outputs, {"preprocessor": "question_answerer"})
+    outputs = {
+        "token_ids": exact(encoded["input_ids"]),
+        "padding_mask": exact(encoded["attention_mask"]),
+        "example_index": exact(encoded["overflow_to_sample_mapping"]),
+        "offsets": exact(context_offsets),
+    }
+    return golden(
+        case,
+        {"sequence_length": length, "stride": stride},
+        {"questions": QUESTIONS, "contexts": CONTEXTS},
+        outputs,
+        {"preprocessor": "question_answerer"},
+    )
 
 
 for _name in PACKING:

@@ -6,8 +6,7 @@ from harness.seeded_weights import seeded_weights
 
 FLOAT32_HIDDEN_ATOL = 1e-5
 FLOAT32_REASON = (
-    "float32 on CPU: the same math in another framework differs only by "
-    "rounding (~1e-6 on values of order 1)"
+    "float32 on CPU: the same math in another framework differs only by rounding (~1e-6 on values of order 1)"
 )
 
 

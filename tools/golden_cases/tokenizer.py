@@ -80,8 +80,13 @@ def build_tokenizer_case(case, options_name):
         config=config,
         inputs={"texts": texts},
         outputs={
-            name: GoldenOutput(value, atol=0.0, rtol=0.0, tolerance_reason=EXACT,
-                               real_token_mask=None if name == "token_mask" else "token_mask")
+            name: GoldenOutput(
+                value,
+                atol=0.0,
+                rtol=0.0,
+                tolerance_reason=EXACT,
+                real_token_mask=None if name == "token_mask" else "token_mask",
+            )
             for name, value in outputs.items()
         },
     )

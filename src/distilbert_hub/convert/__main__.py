@@ -53,8 +53,10 @@ def hf_outputs(directory, architecture, inputs):
     auto = getattr(transformers, architecture)
     model = auto.from_pretrained(directory, attn_implementation="eager").eval()
     with torch.no_grad():
-        result = model(input_ids=torch.from_numpy(inputs["token_ids"]).long(),
-                       attention_mask=torch.from_numpy(inputs["padding_mask"]).long())
+        result = model(
+            input_ids=torch.from_numpy(inputs["token_ids"]).long(),
+            attention_mask=torch.from_numpy(inputs["padding_mask"]).long(),
+        )
     if architecture == "DistilBertModel":
         return {"last_hidden_state": result.last_hidden_state.numpy()}
     if architecture == "DistilBertForQuestionAnswering":
@@ -66,8 +68,9 @@ def verify(model, hf_directory, atol):
     import keras
 
     if keras.backend.backend() == "tensorflow":
-        raise SystemExit("--verify needs KERAS_BACKEND=jax or torch: TensorFlow and transformers' torch cannot "
-                         "share a process.")
+        raise SystemExit(
+            "--verify needs KERAS_BACKEND=jax or torch: TensorFlow and transformers' torch cannot share a process."
+        )
     import distilbert_hub as hub
     from distilbert_hub.task import Task
 
@@ -116,14 +119,21 @@ def weight_progress_bar():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m distilbert_hub.convert", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m distilbert_hub.convert",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("source")
     parser.add_argument("output")
     parser.add_argument("--to", choices=("preset", "transformers"), default="preset")
     parser.add_argument("--verify", action="store_true")
-    parser.add_argument("--atol", type=float, default=1e-4,
-                        help="--verify tolerance (float32 at full size differs by ~1e-5 between frameworks)")
+    parser.add_argument(
+        "--atol",
+        type=float,
+        default=1e-4,
+        help="--verify tolerance (float32 at full size differs by ~1e-5 between frameworks)",
+    )
     args = parser.parse_args(argv)
 
     from distilbert_hub.convert.preset import preset_format

@@ -24,8 +24,16 @@ PYTORCH_INDEX_NAME = "pytorch_model.bin.index.json"
 IGNORED_KEYS = ("embeddings.position_ids", "distilbert.embeddings.position_ids")
 
 _SAFETENSORS_DTYPES = {
-    "F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": np.uint16,
-    "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_,
+    "F64": np.float64,
+    "F32": np.float32,
+    "F16": np.float16,
+    "BF16": np.uint16,
+    "I64": np.int64,
+    "I32": np.int32,
+    "I16": np.int16,
+    "I8": np.int8,
+    "U8": np.uint8,
+    "BOOL": np.bool_,
 }
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -167,8 +175,11 @@ def write_safetensors(path, tensors):
     """Write float32 `tensors` as transformers does (`format: pt` metadata)."""
     from safetensors.numpy import save_file
 
-    save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}, os.fspath(path),
-              metadata={"format": "pt"})
+    save_file(
+        {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()},
+        os.fspath(path),
+        metadata={"format": "pt"},
+    )
 
 
 def read_json(path, what="file"):

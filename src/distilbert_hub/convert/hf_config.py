@@ -27,14 +27,8 @@ def backbone_kwargs_from_hf_config(hf_config, source="config"):
         raise ValueError(f"{source}: model_type is {model_type!r}, expected 'distilbert'.")
     activation = hf_config.get("activation", "gelu")
     if activation not in ACTIVATIONS:
-        raise ValueError(
-            f"{source}: activation {activation!r} is not supported; expected one of {ACTIVATIONS}."
-        )
-    return {
-        backbone_key: hf_config[hf_key]
-        for hf_key, backbone_key in HF_TO_BACKBONE.items()
-        if hf_key in hf_config
-    }
+        raise ValueError(f"{source}: activation {activation!r} is not supported; expected one of {ACTIVATIONS}.")
+    return {backbone_key: hf_config[hf_key] for hf_key, backbone_key in HF_TO_BACKBONE.items() if hf_key in hf_config}
 
 
 def hf_config_from_backbone(backbone):

@@ -114,16 +114,19 @@ def write_hf_tokenizer(tokenizer, directory, model_max_length):
     (directory / VOCAB_TXT).write_text("".join(f"{t}\n" for t in tokenizer.get_vocabulary()), encoding="utf-8")
     spec = json.loads(tokenizer.hf_engine().to_str())
     (directory / TOKENIZER_JSON).write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
-    write_json(directory / TOKENIZER_CONFIG, {
-        "tokenizer_class": "DistilBertTokenizer",
-        "do_lower_case": tokenizer.lowercase,
-        "strip_accents": tokenizer.strip_accents,
-        "tokenize_chinese_chars": tokenizer.tokenize_chinese_chars,
-        "split_special_tokens": not tokenizer.special_tokens_in_strings,
-        "model_max_length": int(model_max_length),
-        "pad_token": tokenizer.pad_token,
-        "unk_token": tokenizer.unk_token,
-        "cls_token": tokenizer.cls_token,
-        "sep_token": tokenizer.sep_token,
-        "mask_token": tokenizer.mask_token,
-    })
+    write_json(
+        directory / TOKENIZER_CONFIG,
+        {
+            "tokenizer_class": "DistilBertTokenizer",
+            "do_lower_case": tokenizer.lowercase,
+            "strip_accents": tokenizer.strip_accents,
+            "tokenize_chinese_chars": tokenizer.tokenize_chinese_chars,
+            "split_special_tokens": not tokenizer.special_tokens_in_strings,
+            "model_max_length": int(model_max_length),
+            "pad_token": tokenizer.pad_token,
+            "unk_token": tokenizer.unk_token,
+            "cls_token": tokenizer.cls_token,
+            "sep_token": tokenizer.sep_token,
+            "mask_token": tokenizer.mask_token,
+        },
+    )

@@ -17,13 +17,23 @@ import numpy as np
 
 from distilbert_hub.convert.hf_checkpoint import CheckpointError
 
-BACKBONE_ARGUMENTS = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout",
-                      "max_sequence_length", "dtype")
+BACKBONE_ARGUMENTS = (
+    "vocabulary_size",
+    "num_layers",
+    "num_heads",
+    "hidden_dim",
+    "intermediate_dim",
+    "dropout",
+    "max_sequence_length",
+    "dtype",
+)
 # Our task class name -> (its head's HF names, KerasHub task.weights.h5 groups in the same order)
 HEADS = {
     "DistilBertTextClassifier": [("pre_classifier", "layers/dense"), ("classifier", "layers/dense_1")],
-    "DistilBertMaskedLM": [("vocab_transform", "layers/masked_lm_head/_intermediate_dense"),
-                           ("vocab_layer_norm", "layers/masked_lm_head/_intermediate_layer_norm")],
+    "DistilBertMaskedLM": [
+        ("vocab_transform", "layers/masked_lm_head/_intermediate_dense"),
+        ("vocab_layer_norm", "layers/masked_lm_head/_intermediate_layer_norm"),
+    ],
 }
 
 
@@ -67,19 +77,32 @@ def backbone_state(directory, hidden_dim):
     reader = _Reader(Path(directory) / "model.weights.h5")
     state = {}
     with reader.file:
-        state["embeddings.word_embeddings.weight"] = reader.var("layers/token_and_position_embedding/token_embedding", 0)
+        state["embeddings.word_embeddings.weight"] = reader.var(
+            "layers/token_and_position_embedding/token_embedding", 0
+        )
         state["embeddings.position_embeddings.weight"] = reader.var(
-            "layers/token_and_position_embedding/position_embedding", 0)
+            "layers/token_and_position_embedding/position_embedding", 0
+        )
         reader.layer_norm("embeddings.LayerNorm", "layers/layer_normalization", state)
-        encoders = sorted((name for name in reader.file["layers"] if name.startswith("transformer_encoder")),
-                          key=lambda name: int(re.sub(r"\D", "", name) or 0))
+        encoders = sorted(
+            (name for name in reader.file["layers"] if name.startswith("transformer_encoder")),
+            key=lambda name: int(re.sub(r"\D", "", name) or 0),
+        )
         square = (hidden_dim, hidden_dim)
         for i, name in enumerate(encoders):
             group, hf = f"layers/{name}", f"transformer.layer.{i}"
-            for hf_projection, projection in (("q_lin", "query_dense"), ("k_lin", "key_dense"),
-                                              ("v_lin", "value_dense"), ("out_lin", "output_dense")):
-                reader.dense(f"{hf}.attention.{hf_projection}", f"{group}/_self_attention_layer/{projection}", state,
-                             shape=square)
+            for hf_projection, projection in (
+                ("q_lin", "query_dense"),
+                ("k_lin", "key_dense"),
+                ("v_lin", "value_dense"),
+                ("out_lin", "output_dense"),
+            ):
+                reader.dense(
+                    f"{hf}.attention.{hf_projection}",
+                    f"{group}/_self_attention_layer/{projection}",
+                    state,
+                    shape=square,
+                )
             reader.layer_norm(f"{hf}.sa_layer_norm", f"{group}/_self_attention_layer_norm", state)
             reader.dense(f"{hf}.ffn.lin1", f"{group}/_feedforward_intermediate_dense", state)
             reader.dense(f"{hf}.ffn.lin2", f"{group}/_feedforward_output_dense", state)
@@ -90,8 +113,9 @@ def backbone_state(directory, hidden_dim):
 def head_state(directory, task_class_name):
     """HF-named head weights from `task.weights.h5`."""
     if task_class_name not in HEADS:
-        raise CheckpointError(f"{directory}: KerasHub has no {task_class_name}; its DistilBERT tasks are "
-                              f"{sorted(HEADS)}.")
+        raise CheckpointError(
+            f"{directory}: KerasHub has no {task_class_name}; its DistilBERT tasks are {sorted(HEADS)}."
+        )
     reader = _Reader(Path(directory) / "task.weights.h5")
     state = {}
     with reader.file:

@@ -23,12 +23,22 @@ from pathlib import Path
 import keras
 
 from distilbert_hub.convert import keras_hub_preset
-from distilbert_hub.convert.hf_checkpoint import CheckpointError, read_json, read_state_dict, write_json, \
-    write_safetensors
+from distilbert_hub.convert.hf_checkpoint import (
+    CheckpointError,
+    read_json,
+    read_state_dict,
+    write_json,
+    write_safetensors,
+)
 from distilbert_hub.convert.hf_config import backbone_kwargs_from_hf_config, hf_config_from_backbone
 from distilbert_hub.convert.hf_tokenizer import merge_options, read_hf_tokenizer, write_hf_tokenizer
-from distilbert_hub.convert.hf_weights import TIED_WEIGHTS, assign_hf_weights, backbone_weight_map, \
-    export_hf_weights, task_weight_map
+from distilbert_hub.convert.hf_weights import (
+    TIED_WEIGHTS,
+    assign_hf_weights,
+    backbone_weight_map,
+    export_hf_weights,
+    task_weight_map,
+)
 from distilbert_hub.convert.sources import resolve
 from distilbert_hub.layers.initializers import skip_weight_initialization
 
@@ -42,8 +52,14 @@ METADATA = "metadata.json"
 VOCABULARY_ASSET = Path("assets") / "tokenizer" / "vocabulary.txt"
 HF_PREFIX = "distilbert."
 # Weights of the DistilBertFor* heads (outside the `distilbert.` backbone).
-HF_HEAD_PREFIXES = ("pre_classifier.", "classifier.", "qa_outputs.", "vocab_transform.", "vocab_layer_norm.",
-                    "vocab_projector.")
+HF_HEAD_PREFIXES = (
+    "pre_classifier.",
+    "classifier.",
+    "qa_outputs.",
+    "vocab_transform.",
+    "vocab_layer_norm.",
+    "vocab_projector.",
+)
 
 
 # --- reading -------------------------------------------------------------------
@@ -85,7 +101,7 @@ def split_state_dict(state, source):
     backbone, head = {}, {}
     for name, value in state.items():
         if prefixed and name.startswith(HF_PREFIX):
-            backbone[name[len(HF_PREFIX):]] = value
+            backbone[name[len(HF_PREFIX) :]] = value
         elif not prefixed and name.startswith(("embeddings.", "transformer.")):
             backbone[name] = value
         elif name.startswith(HF_HEAD_PREFIXES):
@@ -172,14 +188,22 @@ def load_tokenizer(source, **kwargs):
             config = {k: v for k, v in config.items() if k in TOKENIZER_ARGUMENTS}
             for name, value in kwargs.items():
                 if value is not None and name in config and config[name] is not None and config[name] != value:
-                    raise ValueError(f"{name}={value!r} contradicts {keras_config}, which says {name}={config[name]!r}.")
+                    raise ValueError(
+                        f"{name}={value!r} contradicts {keras_config}, which says {name}={config[name]!r}."
+                    )
             return DistilBertTokenizer(**(config | {k: v for k, v in kwargs.items() if v is not None}))
     vocabulary, options, where = read_hf_tokenizer(directory)
     return DistilBertTokenizer(vocabulary, **merge_options(options, kwargs, where))
 
 
-TOKENIZER_ARGUMENTS = ("vocabulary", "lowercase", "strip_accents", "tokenize_chinese_chars",
-                       "special_tokens_in_strings", "sequence_length")
+TOKENIZER_ARGUMENTS = (
+    "vocabulary",
+    "lowercase",
+    "strip_accents",
+    "tokenize_chinese_chars",
+    "special_tokens_in_strings",
+    "sequence_length",
+)
 
 
 def has_tokenizer(directory):
@@ -257,7 +281,7 @@ def drop_tied_copies(head_state, backbone_state, directory):
     for name, original in TIED_WEIGHTS.items():
         if name in kept:
             value = kept.pop(name)
-            original = original[len(HF_PREFIX):]
+            original = original[len(HF_PREFIX) :]
             if original in backbone_state and not np.array_equal(value, backbone_state[original]):
                 raise CheckpointError(
                     f"{directory}: '{name}' differs from '{HF_PREFIX}{original}'; this model ties them, so an "
@@ -274,24 +298,31 @@ def _load_keras_task(cls, directory, load_weights, backbone_kwargs, kwargs):
         spec = read_json(directory / TASK_CONFIG, "task config")
         if spec.get("class_name") == cls.__name__:
             arguments = _init_arguments(cls)
-            task_config = {k: v for k, v in spec["config"].items()
-                           if (k in arguments or k == "name") and k not in ("backbone", "preprocessor")}
+            task_config = {
+                k: v
+                for k, v in spec["config"].items()
+                if (k in arguments or k == "name") and k not in ("backbone", "preprocessor")
+            }
     task = cls(backbone, **(task_config | kwargs))
     if load_weights and keras_hub_preset.is_keras_hub_spec(spec) and spec.get("class_name") == cls.__name__:
         state = keras_hub_preset.backbone_state(directory, backbone.hidden_dim)
         state = {f"{HF_PREFIX}{k}": v for k, v in state.items()} | keras_hub_preset.head_state(directory, cls.__name__)
         assign_hf_weights(task_weight_map(task), state, source=str(directory))
     elif load_weights and keras_hub_preset.is_keras_hub_spec(read_json(directory / CONFIG)):
-        assign_hf_weights(backbone_weight_map(backbone), keras_hub_preset.backbone_state(directory, backbone.hidden_dim),
-                          source=str(directory / KERAS_WEIGHTS))
+        assign_hf_weights(
+            backbone_weight_map(backbone),
+            keras_hub_preset.backbone_state(directory, backbone.hidden_dim),
+            source=str(directory / KERAS_WEIGHTS),
+        )
         warnings.warn(f"{directory}: no {cls.__name__} in this preset; the head is freshly initialized.", stacklevel=3)
     elif load_weights:
         if task_config:
             _load_keras_weights(task, directory / TASK_WEIGHTS)
         else:
             _load_keras_weights(backbone, directory / KERAS_WEIGHTS)
-            warnings.warn(f"{directory}: no {cls.__name__} in this preset; the head is freshly initialized.",
-                          stacklevel=3)
+            warnings.warn(
+                f"{directory}: no {cls.__name__} in this preset; the head is freshly initialized.", stacklevel=3
+            )
     return task
 
 
@@ -359,7 +390,9 @@ def save_to_preset(obj, preset_dir):
                 if obj.preprocessor is not None:
                     _write_preprocessor(obj.preprocessor, directory)
         else:
-            raise TypeError(f"save_to_preset takes a tokenizer, preprocessor, backbone or task; got {type(obj).__name__}.")
+            raise TypeError(
+                f"save_to_preset takes a tokenizer, preprocessor, backbone or task; got {type(obj).__name__}."
+            )
         write_json(directory / METADATA, metadata)
 
 

@@ -43,7 +43,7 @@ def resolve(source):
     if not isinstance(source, str) or not source:
         raise TypeError(f"a preset must be a name, 'hf://org/name' or a directory; got {source!r}.")
     if source.startswith(HF_PREFIX):
-        repo_id = source[len(HF_PREFIX):].strip("/")
+        repo_id = source[len(HF_PREFIX) :].strip("/")
         if repo_id.count("/") > 1 or not repo_id:
             raise PresetNotFoundError(f"{source!r}: expected hf://org/name.")
         return _download(repo_id, source)

@@ -23,10 +23,7 @@ class DistilBertAttention(keras.layers.Layer):
         self.hidden_dim = int(hidden_dim)
         self.dropout = float(dropout)
         if self.hidden_dim % self.num_heads:
-            raise ValueError(
-                f"num_heads={self.num_heads} must divide hidden_dim="
-                f"{self.hidden_dim} evenly."
-            )
+            raise ValueError(f"num_heads={self.num_heads} must divide hidden_dim={self.hidden_dim} evenly.")
         self.head_dim = self.hidden_dim // self.num_heads
 
         def dense(name):
@@ -41,9 +38,7 @@ class DistilBertAttention(keras.layers.Layer):
         self.key_dense = dense("key")
         self.value_dense = dense("value")
         self.output_dense = dense("attention_output")
-        self.dropout_layer = keras.layers.Dropout(
-            self.dropout, dtype=self.dtype_policy, name="attention_dropout"
-        )
+        self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name="attention_dropout")
 
     def build(self, hidden_states_shape, padding_mask_shape=None):
         for layer in (self.query_dense, self.key_dense, self.value_dense, self.output_dense):

@@ -45,15 +45,10 @@ class DistilBertEmbedding(keras.layers.Layer):
         self.sinusoidal_position_embedding = bool(sinusoidal_position_embedding)
         if self.sinusoidal_position_embedding and self.hidden_dim % 2:
             raise ValueError(
-                "sinusoidal_position_embedding=True needs an even hidden_dim; "
-                f"got hidden_dim={self.hidden_dim}."
+                f"sinusoidal_position_embedding=True needs an even hidden_dim; got hidden_dim={self.hidden_dim}."
             )
-        self.layer_norm = keras.layers.LayerNormalization(
-            epsilon=1e-12, dtype=self.dtype_policy, name="layer_norm"
-        )
-        self.dropout_layer = keras.layers.Dropout(
-            self.dropout, dtype=self.dtype_policy, name="dropout"
-        )
+        self.layer_norm = keras.layers.LayerNormalization(epsilon=1e-12, dtype=self.dtype_policy, name="layer_norm")
+        self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name="dropout")
 
     def build(self, token_ids_shape):
         self.token_embedding = self.add_weight(
@@ -87,9 +82,7 @@ class DistilBertEmbedding(keras.layers.Layer):
         length = ops.shape(token_ids)[-1]
         token_ids = ops.cast(token_ids, "int32")
         embeddings = ops.take(self.token_embedding, token_ids, axis=0)
-        positions = ops.slice(
-            ops.convert_to_tensor(self.position_embedding), (0, 0), (length, self.hidden_dim)
-        )
+        positions = ops.slice(ops.convert_to_tensor(self.position_embedding), (0, 0), (length, self.hidden_dim))
         embeddings = embeddings + ops.cast(positions, embeddings.dtype)
         embeddings = self.layer_norm(embeddings)
         return self.dropout_layer(embeddings, training=training)

@@ -22,7 +22,9 @@ class DistilBertMaskedLMHead(keras.layers.Layer):
         self.activation = check_activation(activation)
         object.__setattr__(self, "_embedding_layer", embedding_layer)
         self.transform_dense = keras.layers.Dense(
-            self.hidden_dim, dtype=self.dtype_policy, name="vocab_transform",
+            self.hidden_dim,
+            dtype=self.dtype_policy,
+            name="vocab_transform",
             kernel_initializer=weight_initializer(),
         )
         self.layer_norm = keras.layers.LayerNormalization(

@@ -17,10 +17,7 @@ def apply_activation(x, activation):
 
 def check_activation(activation):
     if activation not in ACTIVATIONS:
-        raise ValueError(
-            f"activation={activation!r} is not supported; DistilBERT uses one of "
-            f"{ACTIVATIONS}."
-        )
+        raise ValueError(f"activation={activation!r} is not supported; DistilBERT uses one of {ACTIVATIONS}.")
     return activation
 
 
@@ -73,9 +70,7 @@ class DistilBertTransformerLayer(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="output",
         )
-        self.output_dropout = keras.layers.Dropout(
-            self.dropout, dtype=self.dtype_policy, name="output_dropout"
-        )
+        self.output_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name="output_dropout")
         self.output_layer_norm = keras.layers.LayerNormalization(
             epsilon=1e-12, dtype=self.dtype_policy, name="output_layer_norm"
         )
