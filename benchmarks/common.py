@@ -1,6 +1,7 @@
 """What every benchmark records beside its figures: the CPU (model and the
 flags that decide float32/bf16 speed) and the library versions."""
 
+import contextlib
 import importlib.metadata
 import platform
 
@@ -8,14 +9,16 @@ import platform
 def cpu_description():
     model, flags = platform.processor() or "unknown", set()
     try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name") and model in ("unknown", "", platform.processor()):
-                model = line.split(":", 1)[1].strip()
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            lines = cpuinfo.readlines()
     except OSError:
-        pass
+        lines = []
+    for line in lines:
+        if line.startswith("model name") and model in ("unknown", "", platform.processor()):
+            model = line.split(":", 1)[1].strip()
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
     wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_vnni", "avx_vnni")
     isa = "AVX-512" if "avx512f" in flags else ("AVX2" if "avx2" in flags else "no AVX2")
     if {"avx512_bf16", "amx_bf16"} & flags:
@@ -26,8 +29,6 @@ def cpu_description():
 def versions(*names):
     found = {}
     for name in names:
-        try:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             found[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            pass
     return found

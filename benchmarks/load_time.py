@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import cpu_description, versions  # noqa: E402
+from common import cpu_description, versions
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CHECKPOINT = REPO_ROOT / ".cache/hf-hub/hub/models--distilbert--distilbert-base-uncased/snapshots" / ("0" * 40)

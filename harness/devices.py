@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import keras
 
-
 TF32_FLOOR = 1e-2
 
 

@@ -35,8 +35,8 @@ def pytest_ignore_collect(collection_path, config):
 
 
 TINY_WORDS = (
-    "the quick brown fox jumps over lazy dog a cat sat on mat who where what is was it good bad movie "
-    "great terrible book written by jane in year paris london city big small red blue"
+    "the quick brown fox jumps over lazy dog a cat sat on mat who where what is was it "
+    "good bad movie great terrible book written by jane in year paris london city big small red blue"
 ).split()
 
 

@@ -14,7 +14,6 @@ from harness import strategies
 from harness.seeded_weights import seeded_weights
 from harness.testing import assert_trees_close, to_numpy
 
-
 # A few tiny backbones covering both activations, both position kinds and
 # 1-4 heads, built once: on jax every new config recompiles, and the inputs,
 # not the configs, are what these properties quantify over. Random configs

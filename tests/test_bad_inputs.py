@@ -15,7 +15,7 @@ import distilbert_hub as hub
 
 VOCABULARY = (
     ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    + ("the quick brown fox a cat sat on mat who what is good bad movie".split())
+    + (["the", "quick", "brown", "fox", "a", "cat", "sat", "on", "mat", "who", "what", "is", "good", "bad", "movie"])
     + ["##s", ".", "?"]
 )
 V = len(VOCABULARY)

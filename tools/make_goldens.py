@@ -185,7 +185,7 @@ def check(registry, goldens_dir):
     try:
         manifest = golden_io.read_manifest(goldens_dir)
     except golden_io.GoldenError as error:
-        raise SystemExit(f"--check: {error}")
+        raise SystemExit(f"--check: {error}") from None
     for case_id in sorted(set(manifest) - set(registry)):
         problems.append(f"{case_id}: in {goldens_dir}/MANIFEST.json but no longer in the registry (removed case)")
     for case_id in sorted(set(registry) - set(manifest)):

@@ -1,9 +1,9 @@
 import keras
 
-from distilbert_hub.layers.distilbert_masked_lm_head import DistilBertMaskedLMHead
 from distilbert_hub.convert.hf_weights import WeightEntry, dense_entries, layer_norm_entries
 from distilbert_hub.distilbert_masked_lm_preprocessor import DistilBertMaskedLMPreprocessor
 from distilbert_hub.input_checks import check_class_labels, check_mask_positions
+from distilbert_hub.layers.distilbert_masked_lm_head import DistilBertMaskedLMHead
 from distilbert_hub.task import Task, check_backbone
 
 

@@ -1,10 +1,10 @@
 import keras
 import numpy as np
 
-from distilbert_hub.layers.choice_reshape import FlattenChoices, UnflattenChoices
 from distilbert_hub.convert.hf_weights import dense_entries
 from distilbert_hub.distilbert_multiple_choice_preprocessor import DistilBertMultipleChoicePreprocessor
 from distilbert_hub.input_checks import check_class_labels
+from distilbert_hub.layers.choice_reshape import FlattenChoices, UnflattenChoices
 from distilbert_hub.task import Task, check_backbone
 
 

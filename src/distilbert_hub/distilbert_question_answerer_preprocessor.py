@@ -86,7 +86,8 @@ class DistilBertQuestionAnswererPreprocessor(Preprocessor):
             start, end = int(answer[0]), int(answer[1])
             if not 0 <= start < end <= len(windows.contexts[i]):
                 raise ValueError(
-                    f"answer {i}: span ({start}, {end}) is not inside its context of {len(windows.contexts[i])} characters."
+                    f"answer {i}: span ({start}, {end}) is not inside its context of "
+                    f"{len(windows.contexts[i])} characters."
                 )
             spans.append((start, end))
         for w, example in enumerate(windows.example_index):

@@ -57,14 +57,18 @@ def check_token_inputs(inputs, vocabulary_size, max_sequence_length, model_name)
             raise ValueError(f"{model_name} needs an input named '{key}'; got keys {sorted(inputs)}.")
     token_ids, padding_mask = inputs["token_ids"], inputs["padding_mask"]
     ids_shape, mask_shape = _static_shape(token_ids), _static_shape(padding_mask)
-    if ids_shape is not None and mask_shape is not None:
-        if len(ids_shape) != len(mask_shape) or any(
-            a is not None and b is not None and a != b for a, b in zip(ids_shape, mask_shape)
-        ):
-            raise ValueError(
-                f"{model_name}: 'token_ids' has shape {ids_shape} but 'padding_mask' "
-                f"has shape {mask_shape}; they must be equal."
-            )
+    if (
+        ids_shape is not None
+        and mask_shape is not None
+        and (
+            len(ids_shape) != len(mask_shape)
+            or any(a is not None and b is not None and a != b for a, b in zip(ids_shape, mask_shape))
+        )
+    ):
+        raise ValueError(
+            f"{model_name}: 'token_ids' has shape {ids_shape} but 'padding_mask' "
+            f"has shape {mask_shape}; they must be equal."
+        )
     if ids_shape is not None and len(ids_shape) < 2:
         raise ValueError(f"{model_name}: 'token_ids' must be batched, [batch, length]; got shape {ids_shape}.")
     if ids_shape and ids_shape[-1] is not None and ids_shape[-1] > max_sequence_length:

@@ -7,12 +7,12 @@ question-answering example) and span decoding (its pipeline's
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from transformers import BertTokenizer
 from transformers.models.bert.tokenization_bert import load_vocab
 from transformers.pipelines.document_question_answering import select_starts_ends
 
 import distilbert_hub as hub
 from harness import strategies
-from transformers import BertTokenizer
 
 VOCABULARY = "harness/fixtures/bert_base_uncased_vocab.txt"
 

@@ -13,7 +13,7 @@ from harness.golden import REPO_ROOT
 VOCABULARY = REPO_ROOT / "harness/fixtures/bert_base_uncased_vocab.txt"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def pair(lowercase, strip_accents, tokenize_chinese_chars, special_tokens_in_strings):
     ours = DistilBertTokenizer(
         VOCABULARY,

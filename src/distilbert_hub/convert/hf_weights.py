@@ -16,7 +16,6 @@ import numpy as np
 
 from distilbert_hub.convert.hf_checkpoint import to_float32
 
-
 # A callable (done, total) told of each assigned weight, e.g. the converter CLI's progress bar.
 ASSIGN_PROGRESS = contextvars.ContextVar("assign_progress", default=None)
 

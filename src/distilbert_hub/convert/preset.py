@@ -89,7 +89,8 @@ def hf_architecture(config, directory):
     known = ["DistilBertModel", *Task.registry]
     if architecture not in known:
         raise CheckpointError(
-            f"{Path(directory) / CONFIG}: architectures says {architecture!r}; a DistilBERT checkpoint is one of {known}."
+            f"{Path(directory) / CONFIG}: architectures says {architecture!r}; "
+            f"a DistilBERT checkpoint is one of {known}."
         )
     return architecture
 
