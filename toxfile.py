@@ -1,11 +1,19 @@
-"""tox inline plugin: let uv see the torch CPU wheel that this project's
-machines ship in /opt/wheels (a missing folder would make uv fail, so it is
-added only where it exists). Elsewhere uv takes torch from PyPI as usual."""
+"""tox inline plugin: where torch comes from.
+
+- This project's machines ship the torch 2.13.0 CPU wheel in /opt/wheels and
+  reach only PyPI: uv is pointed at that folder (UV_FIND_LINKS).
+- Anywhere else, unless the caller chose (UV_TORCH_BACKEND, UV_INDEX_URL, ...),
+  uv takes torch from the PyTorch CPU index (UV_TORCH_BACKEND=cpu), so an
+  ordinary machine gets a CPU build instead of a 3 GB CUDA download. The GPU
+  envs (`*-gpu`) ask for CUDA wheels by name and are not affected.
+"""
 
 import os
 from pathlib import Path
 
 MACHINE_WHEELS = Path("/opt/wheels")
 
-if MACHINE_WHEELS.is_dir() and "UV_FIND_LINKS" not in os.environ:
-    os.environ["UV_FIND_LINKS"] = str(MACHINE_WHEELS)
+if MACHINE_WHEELS.is_dir():
+    os.environ.setdefault("UV_FIND_LINKS", str(MACHINE_WHEELS))
+elif not any(key in os.environ for key in ("UV_TORCH_BACKEND", "UV_INDEX_URL", "UV_EXTRA_INDEX_URL")):
+    os.environ["UV_TORCH_BACKEND"] = "cpu"

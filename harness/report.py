@@ -2,6 +2,7 @@
 
     python -m harness report [--backend jax,tensorflow,torch] [--goldens DIR]
                              [--tier default|large|extra_large] [--layers] [--out DIR]
+    python -m harness diff BASE.json HEAD.json [--fail-on-regression] [--out FILE.md]
 
 Each backend runs in its own Python process (`python -m harness run-backend`),
 since a process holds one Keras backend and TensorFlow must not meet torch's
@@ -220,12 +221,25 @@ def main(argv=None):
     )
     rep.add_argument("--layers", action="store_true", help="also print every output's error")
     rep.add_argument("--out", default="reports", help="folder for parity.json/.md/.png")
+    compare_reports = sub.add_parser("diff", help="compare two parity.json reports (Markdown for a PR comment)")
+    compare_reports.add_argument("base")
+    compare_reports.add_argument("head")
+    compare_reports.add_argument(
+        "--fail-on-regression",
+        action="store_true",
+        help="exit 1 when an error grew >10x, passed half its tolerance or failed",
+    )
+    compare_reports.add_argument("--out", help="also write the Markdown here")
     one = sub.add_parser("run-backend", help="(internal) run every golden on $KERAS_BACKEND")
     one.add_argument("--goldens", default=None)
     one.add_argument("--tier", choices=sorted(TIER_CASES), default="default")
     one.add_argument("--json", required=True)
     args = parser.parse_args(argv)
 
+    if args.command == "diff":
+        from harness.diff import main as diff_main
+
+        return diff_main(args.base, args.head, args.fail_on_regression, args.out)
     goldens = goldens_dir(args.goldens)
     if args.command == "run-backend":
         run_backend(goldens, args.tier, args.json)
