@@ -42,7 +42,9 @@ def run_backend(goldens, tier, output_path):
     use_full_float32()
     profile = current_profile()
     results = {"backend": keras.backend.backend(), "keras": keras.__version__, "device": profile.device, "cases": {}}
-    for case_id in case_ids(goldens, tiers=TIER_CASES[tier]):
+    selected = case_ids(goldens, tiers=TIER_CASES[tier])
+    for number, case_id in enumerate(selected, start=1):
+        print(f"  {keras.backend.backend()}: {number}/{len(selected)} {case_id}", file=sys.stderr, flush=True)
         try:
             golden = load_case(case_id, goldens)
             comparisons = compare_outputs(golden, run_case(golden))
@@ -90,9 +92,14 @@ def collect(backends, goldens, tier):
                 str(out),
             ]
             print(f"running {backend} ...", file=sys.stderr, flush=True)
-            child = subprocess.run(command, env=env, capture_output=True, text=True)
-            if child.returncode != 0 or not out.is_file():
-                collected[backend] = {"crashed": (child.stderr or child.stdout)[-3000:]}
+            child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            tail = []
+            for line in child.stdout:  # progress per case as it comes; the tail explains a crash
+                if line.startswith(f"  {backend}: "):
+                    print(line, end="", file=sys.stderr, flush=True)
+                tail = (tail + [line])[-60:]
+            if child.wait() != 0 or not out.is_file():
+                collected[backend] = {"crashed": "".join(tail)[-3000:]}
             else:
                 collected[backend] = json.loads(out.read_text())
     return collected
@@ -139,31 +146,68 @@ def build_tables(collected, backends, layers):
     return lines, md
 
 
+# Exact (zero) errors are drawn here, so they stay on the log axis.
+ZERO_FLOOR = 1e-9
+
+
+def layer_errors(collected, backend, family):
+    """{layer: worst max abs error} over the cases of one family on one backend."""
+    per_layer = {}
+    for case_id, case in collected[backend].get("cases", {}).items():
+        if case_family(case_id) != family:
+            continue
+        for name, output in case.get("outputs", {}).items():
+            if name.startswith("hidden_states/"):
+                layer = int(name.split("/")[1])
+                per_layer[layer] = max(per_layer.get(layer, 0.0), output["max_abs_error"])
+    return per_layer
+
+
+def case_family(case_id):
+    if case_id.startswith("preset_"):
+        return "full-size presets"
+    if case_id.startswith("backbone_"):
+        return "tiny backbones"
+    return None
+
+
 def plot_layers(collected, backends, path):
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         return False
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for backend in backends:
-        per_layer = {}
-        for case in collected[backend].get("cases", {}).values():
-            for name, output in case.get("outputs", {}).items():
-                if name.startswith("hidden_states/"):
-                    layer = int(name.split("/")[1])
-                    per_layer[layer] = max(per_layer.get(layer, 0.0), output["max_abs_error"])
-        if per_layer:
+    families = sorted({case_family(c) for b in backends for c in collected[b].get("cases", {})} - {None})
+    if not families:
+        return False
+    fig, axes = plt.subplots(1, len(families), figsize=(6 * len(families), 4.5), squeeze=False)
+    for ax, family in zip(axes[0], families):
+        tolerance = 0.0
+        for backend in backends:
+            per_layer = layer_errors(collected, backend, family)
+            if not per_layer:
+                continue
             xs = sorted(per_layer)
-            ax.plot(xs, [per_layer[x] for x in xs], marker="o", label=backend)
-    ax.axhline(1e-5, color="red", linestyle="--", label="float32 tolerance 1e-5")
-    ax.set_yscale("log")
-    ax.set_xlabel("hidden state index (0 = embeddings)")
-    ax.set_ylabel("worst max abs error over cases")
-    ax.set_title("DistilBERT vs transformers: per-layer error")
-    ax.legend()
+            ys = [max(per_layer[x], ZERO_FLOOR) for x in xs]
+            ax.plot(xs, ys, marker="o", label=backend)
+            exact = [x for x in xs if per_layer[x] == 0.0]
+            if exact:
+                ax.scatter(exact, [ZERO_FLOOR] * len(exact), marker="v", s=60, color="black", zorder=3)
+            for case_id, case in collected[backend].get("cases", {}).items():
+                if case_family(case_id) == family:
+                    tolerance = max([tolerance] + [o["atol"] for o in case.get("outputs", {}).values()])
+        if tolerance:
+            ax.axhline(tolerance, color="red", linestyle="--", label=f"tolerance {tolerance:g}")
+        ax.axhline(ZERO_FLOOR, color="grey", linestyle=":", label="exact (0), drawn at 1e-9")
+        ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("hidden state index (0 = embeddings)")
+        ax.set_ylabel("worst max abs error over cases")
+        ax.set_title(f"{family}: per-layer error vs transformers")
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
