@@ -392,7 +392,7 @@ def test_a_keras_archive_cannot_read_a_local_file(models, tmp_path):
     with zipfile.ZipFile(path) as archive:
         files = {name: archive.read(name) for name in archive.namelist()}
     config = json.loads(files["config.json"])
-    config["config"]["preprocessor"]["config"]["tokenizer"]["vocabulary"] = str(secret)
+    config["config"]["preprocessor"]["config"]["tokenizer"]["config"]["vocabulary"] = str(secret)
     files["config.json"] = json.dumps(config).encode()
     tampered = tmp_path / "tampered.keras"
     with zipfile.ZipFile(tampered, "w") as archive:

@@ -130,3 +130,51 @@ def test_longest_first_gives_the_odd_token_to_the_longer_segment():
     assert kept_lengths(8, 8, 7, "longest_first") == (3, 4)
     assert kept_lengths(8, 2, 7, "longest_first") == (5, 2)
     assert kept_lengths(8, 6, 7, "round_robin") == (4, 3) and kept_lengths(8, 8, 7, "round_robin") == (4, 3)
+
+
+def test_the_masked_lm_masks_afresh_each_epoch_and_reproducibly(tiny_tokenizer):
+    """fit on raw text prepares each batch when it is used: the masks differ
+    between epochs, and the same seed gives the same sequence of masks."""
+    texts = ["the quick brown fox jumps over the lazy dog"] * 8
+
+    def epochs_of_masks(seed):
+        backbone = hub.DistilBertBackbone(
+            vocabulary_size=tiny_tokenizer.vocabulary_size(),
+            num_layers=1,
+            num_heads=2,
+            hidden_dim=8,
+            intermediate_dim=16,
+            max_sequence_length=12,
+        )
+        preprocessor = hub.DistilBertMaskedLMPreprocessor(
+            tiny_tokenizer, 12, mask_selection_rate=0.3, mask_selection_length=4, seed=seed
+        )
+        batches, _, _ = hub.DistilBertMaskedLM(backbone, preprocessor=preprocessor)._data(texts, None, None, 8)
+        masks = []
+        for _ in range(3):
+            masks.append(batches[0][0]["mask_positions"].tolist())
+            batches.on_epoch_end()
+        return masks
+
+    first = epochs_of_masks(seed=5)
+    assert first[0] != first[1] and first[1] != first[2], first
+    assert epochs_of_masks(seed=5) == first
+
+
+def test_a_single_string_with_a_single_label(tiny_tokenizer):
+    x, y = hub.DistilBertTextClassifierPreprocessor(tiny_tokenizer, sequence_length=8)("the cat", 1)
+    assert x["token_ids"].shape == (8,) and int(y) == 1
+
+
+def test_a_tokenizer_subclass_survives_the_preprocessor_round_trip(tiny_tokenizer):
+    import keras
+
+    @keras.saving.register_keras_serializable(package="tests")
+    class ShoutingTokenizer(hub.DistilBertTokenizer):
+        pass
+
+    tokenizer = ShoutingTokenizer(tiny_tokenizer.get_vocabulary(), lowercase=True)
+    preprocessor = hub.DistilBertTextClassifierPreprocessor(tokenizer, sequence_length=8)
+    restored = hub.DistilBertTextClassifierPreprocessor.from_config(preprocessor.get_config())
+    assert type(restored.tokenizer) is ShoutingTokenizer
+    assert restored.get_config() == preprocessor.get_config()

@@ -45,7 +45,7 @@ class DistilBertTextClassifierPreprocessor(Preprocessor):
             outputs = {k: v[0] for k, v in outputs.items()}
         if y is not None:
             y = np.asarray(y)
-            if len(y) != len(outputs["token_ids"]) and not single:
+            if not single and len(y) != len(outputs["token_ids"]):
                 raise ValueError(f"{len(y)} labels for {len(outputs['token_ids'])} inputs.")
         return self._finish(outputs, y, sample_weight)
 

@@ -1,5 +1,6 @@
 import os
 
+import keras
 import numpy as np
 from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
@@ -84,6 +85,7 @@ def _check_text(text, where):
     raise TypeError(f"{where} is {type(text).__name__} {text!r:.60}, expected str.")
 
 
+@keras.saving.register_keras_serializable(package="distilbert_hub")
 class DistilBertTokenizer:
     """WordPiece tokenizer equal to `transformers`' DistilBERT/BERT tokenizer.
 

@@ -112,4 +112,6 @@ def split_segments(x):
         if any(singles):
             raise ValueError("a tuple of segments must be all single texts or all batches of texts; got a mix.")
         return x, False
-    return (x,), isinstance(x, TEXT_TYPES)
+    if isinstance(x, TEXT_TYPES):
+        return ([x],), True
+    return (x,), False

@@ -26,12 +26,16 @@ class Preprocessor:
         save_to_preset(self, preset_dir)
 
     def get_config(self):
-        return {"tokenizer": self.tokenizer.get_config()}
+        return {"tokenizer": keras.saving.serialize_keras_object(self.tokenizer)}
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config["tokenizer"] = DistilBertTokenizer.from_config(config["tokenizer"])
+        tokenizer = config["tokenizer"]
+        if isinstance(tokenizer, dict) and "class_name" in tokenizer:  # keeps a tokenizer subclass
+            config["tokenizer"] = keras.saving.deserialize_keras_object(tokenizer)
+        else:  # a bare tokenizer config
+            config["tokenizer"] = DistilBertTokenizer.from_config(tokenizer)
         return cls(**config)
 
     def _finish(self, x, y, sample_weight):

@@ -109,6 +109,13 @@ class Task(FunctionalModel):
             )
         self.backbone.check_inputs({k: x.get(k) for k in ("token_ids", "padding_mask")})
 
+    def _prepared(self, x, y=None, sample_weight=None):
+        """One batch preprocessed (if raw) and checked, as Keras takes it."""
+        x, y, sample_weight = self._preprocess(x, y, sample_weight)
+        self.check_inputs(x)
+        self.check_labels(y, x)
+        return (x,) if y is None and sample_weight is None else keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+
     def _checked_batch(self, batch):
         """One batch from a generator or dataset, preprocessed if raw and checked."""
         if is_raw(batch):  # text alone, no labels
@@ -117,14 +124,16 @@ class Task(FunctionalModel):
             part if isinstance(part, list) else keras.tree.map_structure(host_values, part)
             for part in (batch if isinstance(batch, tuple) else (batch,))
         )
-        x, y, sample_weight = self._preprocess(*keras.utils.unpack_x_y_sample_weight(batch))
-        self.check_inputs(x)
-        self.check_labels(y, x)
-        return (x,) if y is None and sample_weight is None else keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+        return self._prepared(*keras.utils.unpack_x_y_sample_weight(batch))
 
-    def _data(self, x, y, sample_weight):
-        """Arrays preprocessed and checked now; generators and PyDatasets
-        wrapped so that each batch is preprocessed and checked as it comes."""
+    def _data(self, x, y, sample_weight, batch_size=None, shuffle=False):
+        """Raw text as batches preprocessed one at a time (reshuffled each
+        epoch when `shuffle`); generators and datasets wrapped so that each
+        batch is preprocessed and checked as it comes; arrays checked now."""
+        if is_raw(x):
+            if self.preprocessor is None:
+                raise ValueError(f"{type(self).__name__} got raw text but has no preprocessor.")
+            return RawTextBatches(x, y, sample_weight, batch_size or 32, shuffle, self._prepared), None, None
         if isinstance(x, keras.utils.PyDataset):
             return CheckedPyDataset(x, self._checked_batch), y, sample_weight
         if isinstance(x, collections.abc.Iterator):
@@ -156,33 +165,43 @@ class Task(FunctionalModel):
                     variable._value = value
             raise
 
-    def fit(self, x=None, y=None, batch_size=None, sample_weight=None, validation_data=None, **kwargs):
-        lazy = is_lazy(x) or is_lazy(validation_data)
-        x, y, sample_weight = self._data(x, y, sample_weight)
+    def fit(self, x=None, y=None, batch_size=None, sample_weight=None, validation_data=None, shuffle=True, **kwargs):
+        lazy = is_lazy(x) or is_lazy(validation_data) or is_raw(x)
+        raw = is_raw(x)
+        x, y, sample_weight = self._data(x, y, sample_weight, batch_size, shuffle)
         if validation_data is not None and not isinstance(
             validation_data, (keras.utils.PyDataset, collections.abc.Iterator)
         ):
-            validation_data = keras.utils.pack_x_y_sample_weight(
-                *self._data(*keras.utils.unpack_x_y_sample_weight(validation_data))
+            vx, vy, vw = self._data(*keras.utils.unpack_x_y_sample_weight(validation_data), batch_size)
+            validation_data = (
+                vx
+                if vy is None and vw is None and isinstance(vx, keras.utils.PyDataset)
+                else (keras.utils.pack_x_y_sample_weight(vx, vy, vw))
             )
         elif validation_data is not None:
             validation_data = self._data(validation_data, None, None)[0]
         with self._variables_kept_on_error(lazy):
             return super().fit(
-                x, y, batch_size=batch_size, sample_weight=sample_weight, validation_data=validation_data, **kwargs
+                x,
+                y,
+                batch_size=None if raw else batch_size,
+                sample_weight=sample_weight,
+                validation_data=validation_data,
+                shuffle=shuffle,
+                **kwargs,
             )
 
     def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
-        lazy = is_lazy(x)
-        x, y, sample_weight = self._data(x, y, sample_weight)
+        lazy, raw = is_lazy(x) or is_raw(x), is_raw(x)
+        x, y, sample_weight = self._data(x, y, sample_weight, batch_size)
         with self._variables_kept_on_error(lazy):
-            return super().evaluate(x, y, batch_size=batch_size, sample_weight=sample_weight, **kwargs)
+            return super().evaluate(x, y, batch_size=None if raw else batch_size, sample_weight=sample_weight, **kwargs)
 
-    def predict(self, x, *args, **kwargs):
-        lazy = is_lazy(x)
-        x, _, _ = self._data(x, None, None)
+    def predict(self, x, batch_size=None, *args, **kwargs):
+        lazy, raw = is_lazy(x) or is_raw(x), is_raw(x)
+        x, _, _ = self._data(x, None, None, batch_size)
         with self._variables_kept_on_error(lazy):
-            return keras.Model.predict(self, x, *args, **kwargs)
+            return keras.Model.predict(self, x, None if raw else batch_size, *args, **kwargs)
 
     # --- config ---------------------------------------------------------------
 
@@ -297,3 +316,52 @@ class IteratedBatches(keras.utils.PyDataset):
         except (StopIteration, TypeError):  # exhausted, or not started
             self._iterator = iter(self.source)
             return next(self._iterator)
+
+
+def _take(values, indices):
+    """`values[indices]` for arrays, lists and tuples of segments."""
+    if values is None:
+        return None
+    if isinstance(values, tuple):
+        return tuple(_take(part, indices) for part in values)
+    if isinstance(values, dict):
+        return {key: _take(part, indices) for key, part in values.items()}
+    if isinstance(values, np.ndarray):
+        return values[indices]
+    return [values[i] for i in indices]
+
+
+class RawTextBatches(keras.utils.PyDataset):
+    """Raw examples (texts, pairs, word lists, QA pairs, with their labels)
+    turned into model inputs one batch at a time, so memory does not grow
+    with the data and the masked LM masks each batch afresh. With `shuffle`
+    the examples are reshuffled every epoch (numpy's global seed, which
+    `keras.utils.set_random_seed` sets, makes it reproducible)."""
+
+    def __init__(self, x, y, sample_weight, batch_size, shuffle, prepare):
+        super().__init__()
+        if isinstance(x, (str, bytes, np.str_, np.bytes_)) or (
+            isinstance(x, tuple) and all(isinstance(part, (str, bytes)) for part in x)
+        ):
+            x, y = ([x] if not isinstance(x, tuple) else tuple([part] for part in x)), (None if y is None else [y])
+        self.x, self.y, self.sample_weight, self.prepare = x, y, sample_weight, prepare
+        self.count = len(x[0]) if isinstance(x, tuple) else len(x)
+        for name, values in (("labels", y), ("sample weights", sample_weight)):
+            if values is not None and len(values) != self.count:
+                raise ValueError(f"{len(values)} {name} for {self.count} examples.")
+        if self.count == 0:
+            raise ValueError("no examples: the data is empty.")
+        self.batch_size, self.shuffle = int(batch_size), shuffle
+        self._rng = np.random.default_rng(np.random.randint(2**31))
+        self.order = self._rng.permutation(self.count) if shuffle else np.arange(self.count)
+
+    def __len__(self):
+        return -(-self.count // self.batch_size)
+
+    def __getitem__(self, index):
+        indices = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        return self.prepare(_take(self.x, indices), _take(self.y, indices), _take(self.sample_weight, indices))
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self.order = self._rng.permutation(self.count)
