@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import cpu_description, versions  # noqa: E402
+from common import cpu_description, versions
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHILD = r"""

@@ -1,5 +1,6 @@
 import collections.abc
 import contextlib
+import re
 
 import keras
 import numpy as np
@@ -146,23 +147,30 @@ class Task(FunctionalModel):
         return x, y, sample_weight
 
     @contextlib.contextmanager
-    def _variables_kept_on_error(self, lazy):
-        """On jax, Keras detaches variables' values while fit/evaluate run and
-        reattaches them at the end; a bad batch raising in between would
-        leave the model without weights. Keep references (jax arrays are
-        immutable: no copy) and put back whatever is missing."""
-        if not lazy or keras.backend.backend() != "jax":
+    def _batch_errors(self, lazy):
+        """A batch refused while fit/evaluate/predict run: on jax, Keras has
+        detached the variables' values (keep references: jax arrays are
+        immutable, no copy) and they are put back; on tensorflow, Keras runs a
+        generator inside a tf.data py_func, so our error arrives wrapped in
+        an InvalidArgumentError and is raised again as itself."""
+        if not lazy:
             yield
             return
-        variables = list(self.variables) + list(getattr(self.optimizer, "variables", []) or [])
+        jax = keras.backend.backend() == "jax"
+        variables = list(self.variables) + list(getattr(self.optimizer, "variables", []) or []) if jax else []
         saved = [(v, v._value) for v in variables]
         try:
             yield
-        except BaseException:
-            self.jax_state_sync()
-            for variable, value in saved:
-                if variable._value is None:
-                    variable._value = value
+        except BaseException as error:
+            if jax:
+                self.jax_state_sync()
+                for variable, value in saved:
+                    if variable._value is None:
+                        variable._value = value
+            if type(error).__name__ == "InvalidArgumentError":
+                ours = re.search(r"^(ValueError|TypeError): (.+)$", str(error), re.MULTILINE)
+                if ours:
+                    raise {"ValueError": ValueError, "TypeError": TypeError}[ours[1]](ours[2]) from None
             raise
 
     def fit(self, x=None, y=None, batch_size=None, sample_weight=None, validation_data=None, shuffle=True, **kwargs):
@@ -180,7 +188,7 @@ class Task(FunctionalModel):
             )
         elif validation_data is not None:
             validation_data = self._data(validation_data, None, None)[0]
-        with self._variables_kept_on_error(lazy):
+        with self._batch_errors(lazy):
             return super().fit(
                 x,
                 y,
@@ -194,13 +202,13 @@ class Task(FunctionalModel):
     def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
         lazy, raw = is_lazy(x) or is_raw(x), is_raw(x)
         x, y, sample_weight = self._data(x, y, sample_weight, batch_size)
-        with self._variables_kept_on_error(lazy):
+        with self._batch_errors(lazy):
             return super().evaluate(x, y, batch_size=None if raw else batch_size, sample_weight=sample_weight, **kwargs)
 
     def predict(self, x, batch_size=None, *args, **kwargs):
         lazy, raw = is_lazy(x) or is_raw(x), is_raw(x)
         x, _, _ = self._data(x, None, None, batch_size)
-        with self._variables_kept_on_error(lazy):
+        with self._batch_errors(lazy):
             return keras.Model.predict(self, x, None if raw else batch_size, *args, **kwargs)
 
     # --- config ---------------------------------------------------------------
