@@ -110,22 +110,14 @@ def run_preprocessor_case(golden, overrides=None):
 
 
 def task_from_golden(golden):
-    """The task model of a head golden, with the golden's weights loaded
-    through the converter's mapping."""
-    import distilbert_hub as hub
+    """The task model of a head golden (the class that equals its
+    `transformers` class), with the golden's weights loaded through the
+    converter's mapping."""
+    from distilbert_hub.task import Task
 
-    head = golden.provenance["head"]
+    cls = Task.registry[golden.provenance["hf_class"]]
     backbone = DistilBertBackbone(**backbone_kwargs_from_hf_config(golden.config, source=golden.case_id))
-    if head == "text_classifier":
-        task = hub.DistilBertTextClassifier(backbone, num_classes=golden.weights["classifier.weight"].shape[0])
-    elif head == "token_classifier":
-        task = hub.DistilBertTokenClassifier(backbone, num_classes=golden.weights["classifier.weight"].shape[0])
-    else:
-        task = {
-            "masked_lm": hub.DistilBertMaskedLM,
-            "question_answerer": hub.DistilBertQuestionAnswerer,
-            "multiple_choice": hub.DistilBertMultipleChoice,
-        }[head](backbone)
+    task = cls(backbone, **cls.head_kwargs_from_hf_config(golden.config))
     assign_task_hf_weights(task, golden.weights, source=golden.case_id)
     return task
 

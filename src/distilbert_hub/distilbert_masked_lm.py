@@ -61,10 +61,9 @@ class DistilBertMaskedLM(Task):
     def check_labels(self, y, x):
         check_class_labels(y, self.backbone.vocabulary_size, type(self).__name__)
 
-    def compile(self, optimizer="auto", loss="auto", weighted_metrics="auto", **kwargs):
-        """Defaults: Adam(5e-5); cross-entropy on logits; weighted accuracy."""
-        optimizer = keras.optimizers.Adam(5e-5) if optimizer == "auto" else optimizer
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True) if loss == "auto" else loss
-        if weighted_metrics == "auto":
-            weighted_metrics = [keras.metrics.SparseCategoricalAccuracy()]
-        super().compile(optimizer=optimizer, loss=loss, weighted_metrics=weighted_metrics, **kwargs)
+    def compile_defaults(self):
+        """Cross-entropy on logits at the masked positions; accuracy weighted by the mask weights."""
+        return {
+            "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            "weighted_metrics": [keras.metrics.SparseCategoricalAccuracy()],
+        }

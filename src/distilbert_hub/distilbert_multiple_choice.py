@@ -62,12 +62,12 @@ class DistilBertMultipleChoice(Task):
         if isinstance(x, dict) and np.ndim(x["token_ids"]) == 3:
             check_class_labels(y, int(np.shape(x["token_ids"])[1]), type(self).__name__)
 
-    def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
-        """Defaults: Adam(5e-5); cross-entropy over the choices; accuracy."""
-        optimizer = keras.optimizers.Adam(5e-5) if optimizer == "auto" else optimizer
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True) if loss == "auto" else loss
-        metrics = [keras.metrics.SparseCategoricalAccuracy()] if metrics == "auto" else metrics
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+    def compile_defaults(self):
+        """Cross-entropy over the choices; accuracy."""
+        return {
+            "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            "metrics": [keras.metrics.SparseCategoricalAccuracy()],
+        }
 
     def get_config(self):
         return super().get_config() | {"dropout": self.dropout}

@@ -62,16 +62,15 @@ class DistilBertQuestionAnswerer(Task):
                 f"DistilBertQuestionAnswerer: row {row} has start {int(starts[row])} after end {int(ends[row])}."
             )
 
-    def compile(self, optimizer="auto", loss="auto", **kwargs):
-        """Defaults: Adam(5e-5); the mean of the start and end cross-entropies (as HF)."""
-        optimizer = keras.optimizers.Adam(5e-5) if optimizer == "auto" else optimizer
-        if loss == "auto":
-            loss = {
+    def compile_defaults(self):
+        """The mean of the start and end cross-entropies, as transformers computes it."""
+        return {
+            "loss": {
                 name: keras.losses.SparseCategoricalCrossentropy(from_logits=True)
                 for name in ("start_logits", "end_logits")
-            }
-            kwargs.setdefault("loss_weights", {"start_logits": 0.5, "end_logits": 0.5})
-        super().compile(optimizer=optimizer, loss=loss, **kwargs)
+            },
+            "loss_weights": {"start_logits": 0.5, "end_logits": 0.5},
+        }
 
     def answer(self, questions, contexts, max_answer_length=15, batch_size=32):
         """The best answer text for each (question, context), from every window."""

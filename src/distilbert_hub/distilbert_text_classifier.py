@@ -87,20 +87,14 @@ class DistilBertTextClassifier(Task):
         if self.num_classes > 1:
             check_class_labels(y, self.num_classes, type(self).__name__)
 
-    def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
-        """Defaults: Adam(5e-5); cross-entropy on logits (MSE for one class); accuracy."""
-        logits = self.activation is None
-        if optimizer == "auto":
-            optimizer = keras.optimizers.Adam(5e-5)
-        if loss == "auto":
-            loss = (
-                keras.losses.MeanSquaredError()
-                if self.num_classes == 1
-                else keras.losses.SparseCategoricalCrossentropy(from_logits=logits)
-            )
-        if metrics == "auto":
-            metrics = [] if self.num_classes == 1 else [keras.metrics.SparseCategoricalAccuracy()]
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+    def compile_defaults(self):
+        """Cross-entropy on logits (MSE for one class, a regression head); accuracy."""
+        if self.num_classes == 1:
+            return {"loss": keras.losses.MeanSquaredError(), "metrics": []}
+        return {
+            "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=self.activation is None),
+            "metrics": [keras.metrics.SparseCategoricalAccuracy()],
+        }
 
     def get_config(self):
         return super().get_config() | {

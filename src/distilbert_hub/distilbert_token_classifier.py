@@ -48,14 +48,13 @@ class DistilBertTokenClassifier(Task):
     def check_labels(self, y, x):
         check_class_labels(y, self.num_classes, type(self).__name__)
 
-    def compile(self, optimizer="auto", loss="auto", weighted_metrics="auto", **kwargs):
-        """Defaults: Adam(5e-5); cross-entropy on logits; accuracy weighted by
-        the preprocessor's sample weights (first word pieces only)."""
-        optimizer = keras.optimizers.Adam(5e-5) if optimizer == "auto" else optimizer
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True) if loss == "auto" else loss
-        if weighted_metrics == "auto":
-            weighted_metrics = [keras.metrics.SparseCategoricalAccuracy()]
-        super().compile(optimizer=optimizer, loss=loss, weighted_metrics=weighted_metrics, **kwargs)
+    def compile_defaults(self):
+        """Cross-entropy on logits; accuracy weighted by the preprocessor's sample
+        weights (first word pieces only)."""
+        return {
+            "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            "weighted_metrics": [keras.metrics.SparseCategoricalAccuracy()],
+        }
 
     def get_config(self):
         return super().get_config() | {"num_classes": self.num_classes, "dropout": self.dropout}

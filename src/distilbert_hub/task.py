@@ -45,6 +45,22 @@ class Task(FunctionalModel):
         if cls.hf_architecture and cls.__module__.startswith("distilbert_hub."):
             Task.registry[cls.hf_architecture] = cls
 
+    def compile(self, optimizer="auto", loss="auto", metrics="auto", weighted_metrics="auto", **kwargs):
+        """Keras' compile; "auto" takes Adam(5e-5) and the task's
+        `compile_defaults()` (its loss, metrics and loss weights)."""
+        defaults = self.compile_defaults()
+        chosen = {"optimizer": optimizer, "loss": loss, "metrics": metrics, "weighted_metrics": weighted_metrics}
+        chosen = {k: (defaults.get(k) if v == "auto" else v) for k, v in chosen.items()}
+        if chosen["optimizer"] is None:
+            chosen["optimizer"] = keras.optimizers.Adam(5e-5)
+        if "loss_weights" in defaults:
+            kwargs.setdefault("loss_weights", defaults["loss_weights"])
+        super().compile(**chosen, **kwargs)
+
+    def compile_defaults(self):
+        """The task's default loss and metrics (and loss weights) for `compile`."""
+        raise NotImplementedError
+
     def head_weight_entries(self):
         """`WeightEntry`s of the head's variables, named as in `hf_architecture`."""
         raise NotImplementedError
