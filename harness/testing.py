@@ -113,3 +113,67 @@ def hub_cache():
             "and run the tier through tox (`tox -e jax-large`), which sets both."
         )
     return Path(path)
+
+
+class TaskTestCase(ModelTestCase):
+    """What every task must do, in one call each (KerasHub's TestCase is the model)."""
+
+    def run_task_test(self, make_task, preprocessor, x, y, tmp_path, tokenizer):
+        """`make_task(backbone, preprocessor)` builds the task. Checks: config
+        and `.keras` round trips keep outputs and preprocessor; shorter inputs
+        run; one epoch of fit on raw strings lowers the loss (seeded, no
+        dropout; the masked LM on one fixed masked batch); predict and
+        evaluate on raw strings; mixed_bfloat16 gives finite outputs."""
+        from distilbert_hub import DistilBertBackbone
+
+        def backbone(**kwargs):
+            return DistilBertBackbone(
+                vocabulary_size=tokenizer.vocabulary_size(),
+                num_layers=2,
+                num_heads=2,
+                hidden_dim=8,
+                intermediate_dim=16,
+                max_sequence_length=16,
+                dropout=0.0,
+                **kwargs,
+            )
+
+        keras.utils.set_random_seed(3)
+        model = make_task(backbone(), preprocessor)
+        prepared = keras.utils.unpack_x_y_sample_weight(preprocessor(x, y) if y is not None else preprocessor(x))
+        if "mask_positions" not in prepared[0]:  # shorter inputs would drop the chosen mask positions
+            self.check_variable_sequence_length(model, prepared[0])
+        loaded = self.check_round_trips(model, prepared[0], tmp_path)
+        assert loaded.preprocessor.get_config() == preprocessor.get_config()
+
+        for layer in model._flatten_layers():
+            if isinstance(layer, keras.layers.Dropout):
+                layer.rate = 0.0
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        weights = None
+        if "mask_positions" in prepared[0]:  # masks are drawn afresh per call: train on one masked batch
+            x, y, weights = prepared
+        before = model.evaluate(x, y, sample_weight=weights, verbose=0, return_dict=True)["loss"]
+        model.fit(x, y, sample_weight=weights, batch_size=8, epochs=1, verbose=0)
+        after = model.evaluate(x, y, sample_weight=weights, verbose=0, return_dict=True)["loss"]
+        assert after < before, f"{type(model).__name__}: loss {before:.4f} -> {after:.4f} after one epoch"
+        assert keras.tree.flatten(model.predict(x, verbose=0))[0].shape[0] >= 2
+
+        mixed = make_task(backbone(dtype="mixed_bfloat16"), preprocessor)
+        outputs = to_numpy(mixed.predict(prepared[0], verbose=0))
+        assert all(np.isfinite(o.astype(np.float32)).all() for o in keras.tree.flatten(outputs))
+        return model
+
+    def run_preprocessor_test(self, preprocessor, x, y, expected_shapes):
+        """Output shapes; labels pass through; the config round trip gives the
+        same outputs (a masked LM preprocessor needs its seed for that)."""
+        outputs = preprocessor(x, y) if y is not None else preprocessor(x)
+        features = keras.utils.unpack_x_y_sample_weight(outputs)[0]
+        shapes = {k: tuple(np.shape(v)) for k, v in features.items()}
+        assert shapes == expected_shapes, f"shapes {shapes} != {expected_shapes}"
+        restored = type(preprocessor).from_config(preprocessor.get_config())
+        assert restored.get_config() == preprocessor.get_config()
+        again = restored(x, y) if y is not None else restored(x)
+        if not hasattr(preprocessor, "mask_selection_rate"):
+            keras.tree.map_structure(np.testing.assert_array_equal, again, outputs)
+        return outputs
