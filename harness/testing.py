@@ -31,6 +31,14 @@ def assert_trees_close(actual, expected, atol=1e-6, what="outputs"):
         assert error <= atol, f"{what}: max abs difference {error:.3e} > {atol:g}"
 
 
+def tiny_backbone_for(tokenizer, **overrides):
+    """The tests' tiny backbone over `tokenizer`'s vocabulary (2 layers, width 8)."""
+    from distilbert_hub import DistilBertBackbone
+
+    options = dict(num_layers=2, num_heads=2, hidden_dim=8, intermediate_dim=16, max_sequence_length=16)
+    return DistilBertBackbone(vocabulary_size=tokenizer.vocabulary_size(), **(options | overrides))
+
+
 class ModelTestCase:
     def run_model_test(self, cls, init_kwargs, input_data, expected_output_shape, tmp_path):
         model = cls(**init_kwargs)
@@ -124,19 +132,9 @@ class TaskTestCase(ModelTestCase):
         run; one epoch of fit on raw strings lowers the loss (seeded, no
         dropout; the masked LM on one fixed masked batch); predict and
         evaluate on raw strings; mixed_bfloat16 gives finite outputs."""
-        from distilbert_hub import DistilBertBackbone
 
         def backbone(**kwargs):
-            return DistilBertBackbone(
-                vocabulary_size=tokenizer.vocabulary_size(),
-                num_layers=2,
-                num_heads=2,
-                hidden_dim=8,
-                intermediate_dim=16,
-                max_sequence_length=16,
-                dropout=0.0,
-                **kwargs,
-            )
+            return tiny_backbone_for(tokenizer, dropout=0.0, **kwargs)
 
         keras.utils.set_random_seed(3)
         model = make_task(backbone(), preprocessor)

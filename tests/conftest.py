@@ -52,14 +52,7 @@ def tiny_tokenizer():
 def tiny_backbone(tiny_tokenizer):
     import keras
 
-    from distilbert_hub import DistilBertBackbone
+    from harness.testing import tiny_backbone_for
 
     keras.utils.set_random_seed(0)
-    return DistilBertBackbone(
-        vocabulary_size=tiny_tokenizer.vocabulary_size(),
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=8,
-        intermediate_dim=16,
-        max_sequence_length=16,
-    )
+    return tiny_backbone_for(tiny_tokenizer)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import distilbert_hub as hub
+from harness.testing import tiny_backbone_for
 
 TEXTS = [
     "what a great movie",
@@ -24,15 +25,7 @@ LABELS = np.array([1, 1, 1, 1, 0, 0, 0, 0])
 @pytest.fixture
 def classifier(tiny_tokenizer):
     keras.utils.set_random_seed(0)
-    backbone = hub.DistilBertBackbone(
-        vocabulary_size=tiny_tokenizer.vocabulary_size(),
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=8,
-        intermediate_dim=16,
-        max_sequence_length=12,
-        dropout=0.0,
-    )
+    backbone = tiny_backbone_for(tiny_tokenizer, num_layers=1, max_sequence_length=12, dropout=0.0)
     model = hub.DistilBertTextClassifier(
         backbone, num_classes=2, dropout=0.0, preprocessor=hub.DistilBertTextClassifierPreprocessor(tiny_tokenizer, 10)
     )

@@ -9,6 +9,7 @@ from distilbert_hub.convert.hf_weights import assign_hf_weights, backbone_weight
 from harness.compare import assert_all_match, compare
 from harness.golden import load_case
 from harness.runner import model_inputs
+from harness.testing import tiny_backbone_for
 
 CASE = "backbone_deep_padded"
 # bf16 keeps 8 mantissa bits (relative step 7.8e-3); through 4 post-LN blocks
@@ -48,15 +49,7 @@ def test_mixed_bfloat16_backbone_stays_near_the_float32_golden():
 
 def test_mixed_bfloat16_classifier_trains(tiny_tokenizer):
     keras.utils.set_random_seed(0)
-    backbone = hub.DistilBertBackbone(
-        vocabulary_size=tiny_tokenizer.vocabulary_size(),
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=8,
-        intermediate_dim=16,
-        max_sequence_length=12,
-        dtype="mixed_bfloat16",
-    )
+    backbone = tiny_backbone_for(tiny_tokenizer, num_layers=1, max_sequence_length=12, dtype="mixed_bfloat16")
     preprocessor = hub.DistilBertTextClassifierPreprocessor(tiny_tokenizer, sequence_length=8)
     model = hub.DistilBertTextClassifier(backbone, num_classes=2, preprocessor=preprocessor)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))

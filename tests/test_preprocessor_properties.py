@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 import distilbert_hub as hub
 from distilbert_hub.preprocessing import TRUNCATE_STRATEGIES, kept_lengths
 from harness import strategies
+from harness.testing import tiny_backbone_for
 
 
 @given(
@@ -138,14 +139,7 @@ def test_the_masked_lm_masks_afresh_each_epoch_and_reproducibly(tiny_tokenizer):
     texts = ["the quick brown fox jumps over the lazy dog"] * 8
 
     def epochs_of_masks(seed):
-        backbone = hub.DistilBertBackbone(
-            vocabulary_size=tiny_tokenizer.vocabulary_size(),
-            num_layers=1,
-            num_heads=2,
-            hidden_dim=8,
-            intermediate_dim=16,
-            max_sequence_length=12,
-        )
+        backbone = tiny_backbone_for(tiny_tokenizer, num_layers=1, max_sequence_length=12)
         preprocessor = hub.DistilBertMaskedLMPreprocessor(
             tiny_tokenizer, 12, mask_selection_rate=0.3, mask_selection_length=4, seed=seed
         )
