@@ -173,7 +173,8 @@ class Task(FunctionalModel):
             yield
             return
         jax = keras.backend.backend() == "jax"
-        variables = list(self.variables) + list(getattr(self.optimizer, "variables", []) or []) if jax else []
+        optimizer = getattr(self, "optimizer", None)  # absent before compile
+        variables = list(self.variables) + list(getattr(optimizer, "variables", None) or []) if jax else []
         saved = [(v, v._value) for v in variables]
         try:
             yield
