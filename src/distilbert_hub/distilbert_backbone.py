@@ -154,6 +154,80 @@ class DistilBertBackbone(FunctionalModel):
 
         export_to_transformers(self, path)
 
+    def enable_lora(self, rank, target_names=("query", "value")):
+        """LoRA, as KerasHub's `Backbone.enable_lora`: every weight is frozen,
+        and each Dense layer named in `target_names` (of "query", "key",
+        "value", "attention_output", "intermediate", "output") gets a trainable
+        rank-`rank` update. Outputs are unchanged until the update trains."""
+        if int(rank) != rank or rank < 1:
+            raise ValueError(f"rank must be a positive integer; got {rank!r}.")
+        dense_layers = [
+            layer for layer in self._flatten_layers(include_self=False) if isinstance(layer, keras.layers.Dense)
+        ]
+        unknown = sorted(set(target_names) - {layer.name for layer in dense_layers})
+        if unknown:
+            raise ValueError(
+                f"no Dense layer named {unknown}; choose from {sorted({layer.name for layer in dense_layers})}."
+            )
+        self.trainable = True
+        for layer in self._flatten_layers(include_self=False):
+            layer.trainable = False
+        for block in self.transformer_layers:  # containers stay trainable so the updates are seen
+            block.trainable = True
+            block.attention.trainable = True
+            for layer in block._flatten_layers(include_self=False):
+                if not isinstance(layer, keras.layers.Dense):
+                    layer.trainable = isinstance(layer, type(block.attention))
+        for layer in dense_layers:
+            if layer.name in target_names:
+                layer.trainable = True
+                layer.enable_lora(int(rank))
+                if layer.bias is not None:  # only the low-rank matrices train
+                    layer.bias.trainable = False
+            else:
+                layer.trainable = False
+
+    def lora_layers(self):
+        return [
+            layer
+            for layer in self._flatten_layers(include_self=False)
+            if isinstance(layer, keras.layers.Dense) and getattr(layer, "lora_enabled", False)
+        ]
+
+    def save_lora_weights(self, filepath):
+        """Only the LoRA matrices, in an HDF5 file keyed by layer path."""
+        import h5py
+
+        layers = self.lora_layers()
+        if not layers:
+            raise ValueError("no LoRA weights: call enable_lora(rank) first.")
+        with h5py.File(filepath, "w") as f:
+            for layer in layers:
+                f[f"{layer.path}/lora_kernel_a"] = keras.ops.convert_to_numpy(layer.lora_kernel_a)
+                f[f"{layer.path}/lora_kernel_b"] = keras.ops.convert_to_numpy(layer.lora_kernel_b)
+
+    def load_lora_weights(self, filepath):
+        """LoRA matrices saved by `save_lora_weights` into a backbone with LoRA
+        enabled at the same rank; every key and shape is checked first."""
+        import h5py
+
+        layers = self.lora_layers()
+        with h5py.File(filepath, "r") as f:
+            values = {}
+            for layer in layers:
+                for name in ("lora_kernel_a", "lora_kernel_b"):
+                    key, variable = f"{layer.path}/{name}", getattr(layer, name)
+                    if key not in f:
+                        raise ValueError(f"{filepath}: no '{key}'; enable LoRA on the same layers first.")
+                    if tuple(f[key].shape) != tuple(variable.shape):
+                        raise ValueError(
+                            f"{filepath}: '{key}' has shape {tuple(f[key].shape)}, expected "
+                            f"{tuple(variable.shape)} (another rank?)."
+                        )
+                    values[key] = (variable, f[key][()])
+        for variable, value in values.values():
+            variable.assign(value)
+
     def check_inputs(self, inputs):
         check_token_inputs(inputs, self.vocabulary_size, self.max_sequence_length, type(self).__name__)
 

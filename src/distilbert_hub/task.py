@@ -57,6 +57,10 @@ class Task(FunctionalModel):
             kwargs.setdefault("loss_weights", defaults["loss_weights"])
         super().compile(**chosen, **kwargs)
 
+    def enable_lora(self, rank, target_names=("query", "value")):
+        """LoRA on the backbone (`DistilBertBackbone.enable_lora`); the head stays trainable."""
+        self.backbone.enable_lora(rank, target_names)
+
     def compile_defaults(self):
         """The task's default loss and metrics (and loss weights) for `compile`."""
         raise NotImplementedError
