@@ -58,13 +58,8 @@ def seed_weights(model, seed):
         variable.assign(base + scale * rng.standard_normal(shape).astype("float32"))
 
 
-def main():
-    keras.utils.set_random_seed(0)
-    shutil.rmtree(OUT, ignore_errors=True)
-    tokenizer = keras_hub.models.DistilBertTokenizer(vocabulary=VOCABULARY, lowercase=True)
-    inputs = {"token_ids": TOKEN_IDS, "padding_mask": PADDING_MASK}
-
-    backbone = keras_hub.models.DistilBertBackbone(
+def tiny_backbone():
+    return keras_hub.models.DistilBertBackbone(
         vocabulary_size=len(VOCABULARY),
         num_layers=2,
         num_heads=2,
@@ -72,6 +67,15 @@ def main():
         intermediate_dim=16,
         max_sequence_length=16,
     )
+
+
+def main():
+    keras.utils.set_random_seed(0)
+    shutil.rmtree(OUT, ignore_errors=True)
+    tokenizer = keras_hub.models.DistilBertTokenizer(vocabulary=VOCABULARY, lowercase=True)
+    inputs = {"token_ids": TOKEN_IDS, "padding_mask": PADDING_MASK}
+
+    backbone = tiny_backbone()
     classifier = keras_hub.models.DistilBertTextClassifier(
         backbone,
         num_classes=3,
@@ -86,14 +90,7 @@ def main():
         backbone_output=np.asarray(backbone(inputs)),
     )
 
-    backbone = keras_hub.models.DistilBertBackbone(
-        vocabulary_size=len(VOCABULARY),
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=8,
-        intermediate_dim=16,
-        max_sequence_length=16,
-    )
+    backbone = tiny_backbone()
     masked_lm = keras_hub.models.DistilBertMaskedLM(
         backbone, preprocessor=keras_hub.models.DistilBertMaskedLMPreprocessor(tokenizer, sequence_length=10)
     )

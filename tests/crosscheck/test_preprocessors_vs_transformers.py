@@ -13,6 +13,7 @@ from transformers.pipelines.document_question_answering import select_starts_end
 
 import distilbert_hub as hub
 from harness import strategies
+from tools.golden_cases.preprocessing import overflow_windows
 
 VOCABULARY = "harness/fixtures/bert_base_uncased_vocab.txt"
 
@@ -74,16 +75,7 @@ def test_qa_windows_equal_transformers(question, context, length, stride):
             return
         assert q_tokens + 3 + stride < length or len(OURS(context)) + q_tokens + 3 <= length, f"{drawn}: accepted"
         return
-    encoded = REFERENCE(
-        [question],
-        [context],
-        truncation="only_second",
-        max_length=length,
-        stride=stride,
-        return_overflowing_tokens=True,
-        padding="max_length",
-        split_special_tokens=True,
-    )
+    encoded = overflow_windows(REFERENCE, [question], [context], length, stride)
     windows = hub.DistilBertQuestionAnswererPreprocessor(OURS, length, stride).windows([question], [context])
     assert windows.token_ids.tolist() == encoded["input_ids"], drawn
 
@@ -152,17 +144,7 @@ def test_qa_training_labels_equal_the_recipe(context, data, length, stride):
     start_char = len(" ".join(words[:first])) + (1 if first else 0)
     text = " ".join(words[first : last + 1])
     question = "where is it ?"
-    encoded = REFERENCE(
-        [question],
-        [context],
-        truncation="only_second",
-        max_length=length,
-        stride=stride,
-        return_overflowing_tokens=True,
-        return_offsets_mapping=True,
-        padding="max_length",
-        split_special_tokens=True,
-    )
+    encoded = overflow_windows(REFERENCE, [question], [context], length, stride)
     expected = [recipe_labels(encoded, w, start_char, start_char + len(text)) for w in range(len(encoded["input_ids"]))]
     _, y = hub.DistilBertQuestionAnswererPreprocessor(OURS, length, stride)(
         ([question], [context]), [{"answer_start": start_char, "text": text}]

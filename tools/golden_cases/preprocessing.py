@@ -112,12 +112,12 @@ def build_word_labels_case(case):
     return golden(case, {"sequence_length": length}, inputs, outputs, {"preprocessor": "token_classifier"})
 
 
-def build_qa_case(case):
-    length, stride = 24, 6
-    tok = reference_tokenizer(tokenizer_config({"lowercase": True}))
-    encoded = tok(
-        QUESTIONS,
-        CONTEXTS,
+def overflow_windows(tokenizer, questions, contexts, length, stride):
+    """transformers' extractive-QA windows: the context cut into overlapping
+    windows beside the question, with offsets (its QA recipe's call)."""
+    return tokenizer(
+        questions,
+        contexts,
         truncation="only_second",
         max_length=length,
         stride=stride,
@@ -126,6 +126,12 @@ def build_qa_case(case):
         padding="max_length",
         split_special_tokens=True,
     )
+
+
+def build_qa_case(case):
+    length, stride = 24, 6
+    tok = reference_tokenizer(tokenizer_config({"lowercase": True}))
+    encoded = overflow_windows(tok, QUESTIONS, CONTEXTS, length, stride)
     context_offsets = np.zeros((len(encoded["input_ids"]), length, 2), np.int32)
     for window in range(len(encoded["input_ids"])):
         for position, sequence in enumerate(encoded.sequence_ids(window)):
