@@ -36,9 +36,9 @@ def golden_weights(golden, entries):
     return weights
 
 
-def backbone_from_golden(golden, backbone_cls=DistilBertBackbone):
+def backbone_from_golden(golden, backbone_cls=DistilBertBackbone, dtype=None):
     kwargs = backbone_kwargs_from_hf_config(golden.config, source=golden.case_id)
-    backbone = backbone_cls(**kwargs)
+    backbone = backbone_cls(**kwargs, dtype=dtype)
     entries = backbone_weight_map(backbone)
     assign_hf_weights(entries, golden_weights(golden, entries), source=golden.case_id)
     return backbone
@@ -109,14 +109,14 @@ def run_preprocessor_case(golden, overrides=None):
     }
 
 
-def task_from_golden(golden):
+def task_from_golden(golden, dtype=None):
     """The task model of a head golden (the class that equals its
     `transformers` class), with the golden's weights loaded through the
     converter's mapping."""
     from distilbert_hub.task import Task
 
     cls = Task.registry[golden.provenance["hf_class"]]
-    backbone = DistilBertBackbone(**backbone_kwargs_from_hf_config(golden.config, source=golden.case_id))
+    backbone = DistilBertBackbone(**backbone_kwargs_from_hf_config(golden.config, source=golden.case_id), dtype=dtype)
     task = cls(backbone, **cls.head_kwargs_from_hf_config(golden.config))
     assign_task_hf_weights(task, golden.weights, source=golden.case_id)
     return task

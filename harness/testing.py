@@ -39,6 +39,36 @@ def tiny_backbone_for(tokenizer, **overrides):
     return DistilBertBackbone(vocabulary_size=tokenizer.vocabulary_size(), **(options | overrides))
 
 
+class LayerTestCase:
+    def run_layer_test(self, cls, init_kwargs, inputs, expected_output_shape, extra_init_kwargs=None):
+        """KerasHub's `run_layer_test`, trimmed to what matters here: the
+        output shape (and `compute_output_shape` agreeing with it), every
+        constructor argument in `get_config()`, an identical layer from
+        `from_config(get_config())`, and the compute dtype of a mixed policy.
+        `extra_init_kwargs` are arguments the config deliberately leaves out
+        (the MLM head's tied embedding layer)."""
+        extra = extra_init_kwargs or {}
+        layer = cls(**init_kwargs, **extra)
+        output = layer(*inputs)
+        assert tuple(output.shape) == expected_output_shape, f"output shape {tuple(output.shape)}"
+        shapes = [tuple(np.shape(x)) for x in inputs]
+        assert tuple(layer.compute_output_shape(*shapes)) == expected_output_shape, "compute_output_shape"
+
+        config = layer.get_config()
+        for key, value in init_kwargs.items():
+            assert config.get(key) == value, f"get_config()['{key}'] is {config.get(key)!r}, built with {value!r}"
+        restored = cls.from_config({**config, **extra})
+        assert restored.get_config() == config, "from_config(get_config()) changed the config"
+        restored(*inputs)
+        restored.set_weights(layer.get_weights())
+        assert_trees_close(restored(*inputs), output, what="from_config round trip")
+
+        mixed = cls.from_config({**config, **extra, "dtype": "mixed_bfloat16"})
+        mixed_output = mixed(*inputs)
+        assert keras.backend.standardize_dtype(mixed_output.dtype) == "bfloat16", "mixed_bfloat16 output dtype"
+        return layer
+
+
 class ModelTestCase:
     def run_model_test(self, cls, init_kwargs, input_data, expected_output_shape, tmp_path):
         model = cls(**init_kwargs)

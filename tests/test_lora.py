@@ -59,3 +59,28 @@ def test_a_classifier_fine_tunes_with_lora_and_the_loss_goes_down(tiny_tokenizer
     texts, labels = ["a good movie", "a great book", "a bad movie", "a terrible book"], np.array([1, 1, 0, 0])
     history = classifier.fit(texts, labels, epochs=8, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_merging_lora_gives_a_plain_model_with_the_same_outputs(tiny_tokenizer, token_inputs, tmp_path):
+    keras.utils.set_random_seed(0)
+    preprocessor = hub.DistilBertTextClassifierPreprocessor(tiny_tokenizer, sequence_length=8)
+    classifier = hub.DistilBertTextClassifier(
+        tiny_backbone_for(tiny_tokenizer), num_classes=3, preprocessor=preprocessor
+    )
+    plain_count = trainable_count(classifier)
+    classifier.enable_lora(2, target_names=("query", "value", "output"))
+    for layer in classifier.backbone.lora_layers():
+        layer.lora_kernel_b.assign(np.random.default_rng(1).normal(0, 0.1, layer.lora_kernel_b.shape))
+    inputs = {k: np.minimum(v, tiny_tokenizer.vocabulary_size() - 1) for k, v in token_inputs.items()}
+    with_lora = keras.ops.convert_to_numpy(classifier.predict(inputs, verbose=0))
+
+    classifier.merge_lora_weights()
+    assert classifier.backbone.lora_layers() == []
+    assert trainable_count(classifier) == plain_count
+    assert not any("lora" in v.path for v in classifier.weights)
+    np.testing.assert_allclose(classifier.predict(inputs, verbose=0), with_lora, atol=1e-5)
+    classifier.save(tmp_path / "merged.keras")
+    reloaded = keras.saving.load_model(tmp_path / "merged.keras")
+    np.testing.assert_allclose(reloaded.predict(inputs, verbose=0), with_lora, atol=1e-5)
+    with pytest.raises(ValueError, match="no LoRA weights to merge"):
+        classifier.merge_lora_weights()

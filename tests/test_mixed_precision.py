@@ -1,13 +1,19 @@
-"""mixed_bfloat16: the backbone and a head run in bf16 and stay near float32 transformers."""
+"""Reduced precision: every dtype policy on the backbone and every task stays
+near the float32 transformers goldens (per-token cosine, masked-LM argmax
+agreement, and for mixed_bfloat16 a max abs error bound), with softmax and
+LayerNorm statistics in float32."""
 
 import keras
 import numpy as np
+import pytest
 
 import distilbert_hub as hub
 from distilbert_hub.convert.hf_config import backbone_kwargs_from_hf_config
 from distilbert_hub.convert.hf_weights import assign_hf_weights, backbone_weight_map
+from distilbert_hub.layers.distilbert_attention import DistilBertAttention
 from harness.compare import assert_all_match, compare
 from harness.golden import load_case
+from harness.precision import POLICIES, failures, measure
 from harness.runner import model_inputs
 from harness.testing import tiny_backbone_for
 
@@ -55,3 +61,52 @@ def test_mixed_bfloat16_classifier_trains(tiny_tokenizer):
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     history = model.fit(["a cat sat", "the lazy dog"], np.array([0, 1]), epochs=2, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
+
+
+PRECISION_CASES = (
+    "backbone_deep_padded",
+    "head_masked_lm",
+    "head_masked_lm_small_norms",
+    "head_text_classifier",
+    "head_token_classifier",
+    "head_question_answerer",
+    "head_multiple_choice",
+)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("case_id", PRECISION_CASES)
+def test_every_policy_stays_within_its_cosine_and_argmax_bars(case_id, policy):
+    results = measure(case_id, policy)
+    assert results, f"{case_id}: no float output measured"
+    problems = failures(results)
+    assert not problems, "\n".join(problems)
+
+
+def test_softmax_runs_in_float32_under_mixed_precision(monkeypatch):
+    layer = DistilBertAttention(num_heads=2, hidden_dim=8, dtype="mixed_bfloat16")
+    softmax_input_dtypes = []
+    softmax = keras.ops.softmax
+
+    def recording_softmax(x, axis=-1):
+        softmax_input_dtypes.append(keras.backend.standardize_dtype(x.dtype))
+        return softmax(x, axis=axis)
+
+    monkeypatch.setattr(keras.ops, "softmax", recording_softmax)
+    output = layer(np.ones((1, 5, 8), "float32"), padding_mask=np.ones((1, 5), "int32"))
+    assert softmax_input_dtypes == ["float32"]
+    assert keras.backend.standardize_dtype(output.dtype) == "bfloat16"
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "bfloat16", "mixed_float16", "float16"])
+def test_layer_norm_statistics_run_in_float32(policy):
+    # 1000 and 1004 are exact in bf16 (and fp16), their mean 1002 is not: LayerNorm
+    # statistics in half precision would give 0 or +-2 for the centred values,
+    # float32 statistics give exactly +-1.
+    backbone = hub.DistilBertBackbone(
+        vocabulary_size=10, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=8, dtype=policy
+    )
+    layer_norm = backbone.transformer_layers[0].attention_layer_norm
+    x = keras.ops.cast(np.tile([1000.0, 1004.0], (1, 3, 4)), layer_norm.compute_dtype)
+    normalized = keras.ops.convert_to_numpy(keras.ops.cast(layer_norm(x), "float32"))
+    np.testing.assert_array_equal(normalized, np.tile([-1.0, 1.0], (1, 3, 4)))

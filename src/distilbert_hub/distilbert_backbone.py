@@ -9,6 +9,28 @@ from distilbert_hub.layers.distilbert_transformer_layer import (
 )
 
 
+def resolved_policy(layer):
+    """A layer's own `DTypePolicy`, also when it was given a `DTypePolicyMap`."""
+    policy = layer.dtype_policy
+    if isinstance(policy, keras.dtype_policies.DTypePolicyMap):
+        return policy[layer.path]
+    return policy
+
+
+def quantized_policy_map(model, layers):
+    """A `DTypePolicyMap` of the quantized `layers` by path, or None if none
+    is: KerasHub's way to keep quantization through `get_config`, since every
+    layer takes the map as its dtype and looks its own path up in it."""
+    default = model.dtype_policy
+    if isinstance(default, keras.dtype_policies.DTypePolicyMap):
+        default = default.default_policy
+    policy_map = keras.dtype_policies.DTypePolicyMap(default_policy=default)
+    for layer in layers:
+        if layer.quantization_mode is not None:
+            policy_map[layer.path] = resolved_policy(layer)
+    return policy_map if len(policy_map) else None
+
+
 @keras.saving.register_keras_serializable(package="distilbert_hub")
 class DistilBertBackbone(FunctionalModel):
     """The DistilBERT encoder, numerically equal to `transformers.DistilBertModel`.
@@ -101,8 +123,10 @@ class DistilBertBackbone(FunctionalModel):
         )
         # A functional model keeps a float32 policy whatever `dtype` says;
         # set it, so get_config (and every round trip) keeps the precision.
-        if dtype is not None:
+        if dtype is not None and not isinstance(dtype, keras.dtype_policies.DTypePolicyMap):
             self.dtype_policy = keras.dtype_policies.get(dtype)
+        elif dtype is not None:
+            self._dtype_policy = dtype
 
         # === Config ===
         self.vocabulary_size = vocabulary_size
@@ -187,6 +211,30 @@ class DistilBertBackbone(FunctionalModel):
             else:
                 layer.trainable = False
 
+    def merge_lora_weights(self):
+        """Fold every LoRA update into its kernel and drop the LoRA matrices:
+        a plain backbone again (every weight trainable), computing what the
+        LoRA backbone computed up to float rounding."""
+        layers = self.lora_layers()
+        if not layers:
+            raise ValueError("no LoRA weights to merge: call enable_lora(rank) first.")
+        quantized = [layer.path for layer in layers if layer.quantization_mode is not None]
+        if quantized:
+            raise ValueError(f"cannot merge LoRA into quantized kernels {quantized}; merge before quantize().")
+        for layer in layers:
+            merged = keras.ops.convert_to_numpy(layer.kernel)
+            layer._tracker.unlock()
+            del layer.lora_kernel_a
+            del layer.lora_kernel_b
+            layer._tracker.lock()
+            layer.lora_enabled, layer.lora_rank, layer.lora_alpha = False, None, None
+            layer.kernel.assign(merged)
+            if layer.bias is not None:
+                layer.bias.trainable = True
+        self.trainable = True
+        for layer in self._flatten_layers(include_self=False):
+            layer.trainable = True
+
     def lora_layers(self):
         return [
             layer
@@ -243,7 +291,9 @@ class DistilBertBackbone(FunctionalModel):
             "attention_dropout": self.attention_dropout,
             "activation": self.activation,
             "sinusoidal_position_embedding": self.sinusoidal_position_embedding,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            "dtype": keras.dtype_policies.serialize(
+                quantized_policy_map(self, self._flatten_layers(include_self=False)) or self.dtype_policy
+            ),
         }
 
     @classmethod

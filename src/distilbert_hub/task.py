@@ -5,7 +5,7 @@ import re
 import keras
 import numpy as np
 
-from distilbert_hub.distilbert_backbone import DistilBertBackbone
+from distilbert_hub.distilbert_backbone import DistilBertBackbone, quantized_policy_map
 from distilbert_hub.functional_model import FunctionalModel
 
 
@@ -60,6 +60,11 @@ class Task(FunctionalModel):
     def enable_lora(self, rank, target_names=("query", "value")):
         """LoRA on the backbone (`DistilBertBackbone.enable_lora`); the head stays trainable."""
         self.backbone.enable_lora(rank, target_names)
+
+    def merge_lora_weights(self):
+        """`DistilBertBackbone.merge_lora_weights`: a plain task model again."""
+        self.backbone.merge_lora_weights()
+        self.predict_function = self.train_function = self.test_function = None
 
     def compile_defaults(self):
         """The task's default loss and metrics (and loss weights) for `compile`."""
@@ -235,8 +240,14 @@ class Task(FunctionalModel):
     # --- config ---------------------------------------------------------------
 
     def get_config(self):
+        backbone = keras.saving.serialize_keras_object(self.backbone)
+        # The head's layers take the backbone's dtype: a quantized head is
+        # kept through the backbone's policy map, looked up by layer path.
+        policy_map = quantized_policy_map(self.backbone, self._flatten_layers(include_self=False))
+        if policy_map is not None:
+            backbone["config"]["dtype"] = keras.dtype_policies.serialize(policy_map)
         return super().get_config() | {
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "backbone": backbone,
             "preprocessor": keras.saving.serialize_keras_object(self.preprocessor) if self.preprocessor else None,
         }
 
