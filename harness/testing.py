@@ -8,13 +8,16 @@ every output of one golden case on the current backend.
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
 import numpy as np
 
+import distilbert_hub as hub
 from harness.compare import assert_all_match
-from harness.golden import load_case
+from harness.golden import REPO_ROOT, load_case
 from harness.runner import compare_outputs, run_backbone_case, run_case
 
 
@@ -205,3 +208,71 @@ class TaskTestCase(ModelTestCase):
         if not hasattr(preprocessor, "mask_selection_rate"):
             keras.tree.map_structure(np.testing.assert_array_equal, again, outputs)
         return outputs
+
+
+# === Every model of the family, for tests that go through all of them ===
+MODELS = {
+    "backbone": lambda backbone: backbone,
+    "text_classifier": lambda backbone: hub.DistilBertTextClassifier(backbone, num_classes=3, dropout=0.0),
+    "masked_lm": lambda backbone: hub.DistilBertMaskedLM(backbone),
+    "token_classifier": lambda backbone: hub.DistilBertTokenClassifier(backbone, num_classes=4),
+    "question_answerer": lambda backbone: hub.DistilBertQuestionAnswerer(backbone),
+    "multiple_choice": lambda backbone: hub.DistilBertMultipleChoice(backbone, dropout=0.0),
+}
+
+
+def model_inputs(name, vocabulary_size):
+    """A padded batch of two rows for `MODELS[name]`."""
+    rng = np.random.default_rng(0)
+    x = {
+        "token_ids": rng.integers(5, vocabulary_size, (2, 7)).astype("int32"),
+        "padding_mask": np.ones((2, 7), "int32"),
+    }
+    x["padding_mask"][1, 5:] = 0
+    if name == "masked_lm":
+        x["mask_positions"] = np.array([[1, 2], [3, 4]], "int32")
+    if name == "multiple_choice":
+        x = {k: np.stack([v, v[::-1]], axis=1) for k, v in x.items()}
+    return x
+
+
+def outputs_as_dict(y):
+    y = y if isinstance(y, dict) else {"output": y}
+    return {k: keras.ops.convert_to_numpy(v) for k, v in y.items()}
+
+
+RELOAD_SCRIPT = """
+import json, sys
+import keras, numpy as np
+import distilbert_hub  # registers the classes
+for archive, inputs, output in json.loads(sys.argv[1]):
+    model = keras.saving.load_model(archive)
+    y = model(dict(np.load(inputs)))
+    y = y if isinstance(y, dict) else {"output": y}
+    np.savez(output, **{k: keras.ops.convert_to_numpy(v) for k, v in y.items()})
+"""
+
+
+def run_in_fresh_process(script, *args):
+    """`python -c script args` with this checkout's library; fails with its stderr."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def assert_reloads_in_a_fresh_process(models, tmp_path):
+    """Save each `(label, model, inputs)` as `.keras`, load them all in one
+    fresh process and require the same outputs."""
+    cases, expected = [], {}
+    for label, model, x in models:
+        stem = tmp_path / label
+        expected[f"{stem}_outputs.npz"] = outputs_as_dict(model(x))
+        model.save(f"{stem}.keras")
+        np.savez(f"{stem}_inputs.npz", **x)
+        cases.append((f"{stem}.keras", f"{stem}_inputs.npz", f"{stem}_outputs.npz"))
+    run_in_fresh_process(RELOAD_SCRIPT, json.dumps(cases))
+    for output, values in expected.items():
+        reloaded = np.load(output)
+        for key, value in values.items():
+            np.testing.assert_allclose(reloaded[key], value, atol=1e-6, err_msg=f"{output} '{key}' after reload")

@@ -2,19 +2,13 @@
 float32 transformers goldens, every mode survives a `.keras` archive reloaded
 in a fresh process, and LoRA trains on an int8 backbone (QLoRA)."""
 
-import json
-import os
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
 
 import distilbert_hub as hub
-from harness.golden import REPO_ROOT
 from harness.precision import QUANTIZATION_MODES, failures, measure
-from harness.testing import tiny_backbone_for
+from harness.testing import MODELS, assert_reloads_in_a_fresh_process, model_inputs, tiny_backbone_for
 
 INT8_CASES = (
     "backbone_deep_padded",
@@ -34,71 +28,18 @@ def test_int8_stays_within_its_cosine_bar(case_id):
     assert not problems, "\n".join(problems)
 
 
-MODELS = {
-    "backbone": lambda backbone: backbone,
-    "text_classifier": lambda backbone: hub.DistilBertTextClassifier(backbone, num_classes=3, dropout=0.0),
-    "masked_lm": hub.DistilBertMaskedLM,
-    "token_classifier": lambda backbone: hub.DistilBertTokenClassifier(backbone, num_classes=4),
-    "question_answerer": hub.DistilBertQuestionAnswerer,
-    "multiple_choice": lambda backbone: hub.DistilBertMultipleChoice(backbone, dropout=0.0),
-}
-
-
-def model_inputs(name, vocabulary_size):
-    rng = np.random.default_rng(0)
-    x = {
-        "token_ids": rng.integers(5, vocabulary_size, (2, 7)).astype("int32"),
-        "padding_mask": np.ones((2, 7), "int32"),
-    }
-    x["padding_mask"][1, 5:] = 0
-    if name == "masked_lm":
-        x["mask_positions"] = np.array([[1, 2], [3, 4]], "int32")
-    if name == "multiple_choice":
-        x = {k: np.stack([v, v[::-1]], axis=1) for k, v in x.items()}
-    return x
-
-
-RELOAD_SCRIPT = """
-import json, sys
-import keras, numpy as np
-import distilbert_hub  # registers the classes
-cases = json.loads(sys.argv[1])
-for archive, inputs, output in cases:
-    model = keras.saving.load_model(archive)
-    x = {k: np.asarray(v) for k, v in np.load(inputs).items()}
-    y = model(x)
-    y = y if isinstance(y, dict) else {"output": y}
-    np.savez(output, **{k: keras.ops.convert_to_numpy(v) for k, v in y.items()})
-"""
-
-
 def test_every_mode_and_task_reloads_quantized_in_a_fresh_process(tiny_tokenizer, tmp_path):
     """Every mode on the backbone, int8 on every task (one fresh process for all)."""
-    cases, expected = [], {}
+    models = []
     for mode in QUANTIZATION_MODES:
         for name, make_model in MODELS.items() if mode == "int8" else [("backbone", MODELS["backbone"])]:
             keras.utils.set_random_seed(0)
             model = make_model(tiny_backbone_for(tiny_tokenizer, dropout=0.0))
-            x = model_inputs(name, tiny_tokenizer.vocabulary_size())
             model.quantize(mode)
             quantized = {layer.path for layer in model._flatten_layers() if layer.quantization_mode == mode}
             assert any(path.endswith("attention/query") for path in quantized), f"{name} {mode}: nothing quantized"
-            y = model(x)
-            y = y if isinstance(y, dict) else {"output": y}
-            stem = tmp_path / f"{mode}_{name}"
-            model.save(f"{stem}.keras")
-            np.savez(f"{stem}_inputs.npz", **x)
-            cases.append((f"{stem}.keras", f"{stem}_inputs.npz", f"{stem}_outputs.npz"))
-            expected[f"{stem}_outputs.npz"] = {k: keras.ops.convert_to_numpy(v) for k, v in y.items()}
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
-    done = subprocess.run(
-        [sys.executable, "-c", RELOAD_SCRIPT, json.dumps(cases)], env=env, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    for output, values in expected.items():
-        reloaded = np.load(output)
-        for key, value in values.items():
-            np.testing.assert_allclose(reloaded[key], value, atol=1e-6, err_msg=f"{output} '{key}' after reload")
+            models.append((f"{mode}_{name}", model, model_inputs(name, tiny_tokenizer.vocabulary_size())))
+    assert_reloads_in_a_fresh_process(models, tmp_path)
 
 
 def test_lora_trains_on_an_int8_backbone(tiny_tokenizer):

@@ -276,6 +276,37 @@ class DistilBertBackbone(FunctionalModel):
         for variable, value in values.values():
             variable.assign(value)
 
+    @staticmethod
+    def get_layout_map(device_mesh, model_parallel_dim_name="model", data_parallel_dim_name="batch"):
+        """A `keras.distribution.LayoutMap` for `ModelParallel` (KerasHub's
+        recipe): the embeddings split along hidden units; in each block, the
+        query, key, value and first feed-forward kernels split by output
+        column and the attention-output and second feed-forward kernels by
+        input row, so each block needs one all-reduce per half (Megatron).
+
+            mesh = keras.distribution.DeviceMesh((2, 4), ("batch", "model"), keras.distribution.list_devices())
+            layout_map = DistilBertBackbone.get_layout_map(mesh)
+            keras.distribution.set_distribution(
+                keras.distribution.ModelParallel(layout_map=layout_map, batch_dim_name="batch"))
+
+        `data_parallel_dim_name` must name the other mesh axis; the layout
+        map only shards weights, the batch is split by the distribution."""
+        names = tuple(device_mesh.axis_names)
+        for name in (model_parallel_dim_name, data_parallel_dim_name):
+            if name not in names:
+                raise ValueError(f"device_mesh has axes {names}; no '{name}' axis.")
+        model = model_parallel_dim_name
+        layout_map = keras.distribution.LayoutMap(device_mesh)
+        block = r"(.*/)?transformer_layer_\d+/"  # keys must match a variable's whole path
+        layout_map[r"(.*/)?embeddings/(token|position)_embedding"] = (None, model)
+        layout_map[block + r"attention/(query|key|value)/kernel"] = (None, model)
+        layout_map[block + r"attention/(query|key|value)/bias"] = (model,)
+        layout_map[block + r"attention/attention_output/kernel"] = (model, None)
+        layout_map[block + r"intermediate/kernel"] = (None, model)
+        layout_map[block + r"intermediate/bias"] = (model,)
+        layout_map[block + r"output/kernel"] = (model, None)
+        return layout_map
+
     def check_inputs(self, inputs):
         check_token_inputs(inputs, self.vocabulary_size, self.max_sequence_length, type(self).__name__)
 

@@ -28,8 +28,12 @@ def concrete_values(x):
 
 
 def _static_shape(x):
+    """The known dimensions; None for unknown and symbolic ones (export traces
+    with a symbolic dim per input, which compare unequal to each other)."""
     shape = getattr(x, "shape", None)
-    return None if shape is None else tuple(shape)
+    if shape is None:
+        return None
+    return tuple(int(d) if isinstance(d, (int, np.integer)) else None for d in shape)
 
 
 def _first(bad):

@@ -73,7 +73,8 @@ class DistilBertEmbedding(keras.layers.Layer):
 
     def call(self, token_ids, training=None):
         sequence_length = token_ids.shape[-1]
-        if sequence_length is not None and sequence_length > self.max_sequence_length:
+        # A symbolic length (jax export) cannot be compared; only a known one is checked.
+        if isinstance(sequence_length, int) and sequence_length > self.max_sequence_length:
             raise ValueError(
                 f"Input sequence length {sequence_length} exceeds "
                 f"max_sequence_length={self.max_sequence_length} of this model. "
