@@ -1,6 +1,7 @@
 import keras
 
 from distilbert_hub.functional_model import CheckedFunctional, FunctionalModel
+from distilbert_hub.hardware import warn_if_bf16_is_emulated
 from distilbert_hub.input_checks import check_token_inputs
 from distilbert_hub.layers.distilbert_embedding import DistilBertEmbedding
 from distilbert_hub.layers.distilbert_transformer_layer import (
@@ -127,6 +128,7 @@ class DistilBertBackbone(FunctionalModel):
             self.dtype_policy = keras.dtype_policies.get(dtype)
         elif dtype is not None:
             self._dtype_policy = dtype
+        warn_if_bf16_is_emulated(self.embeddings.dtype_policy)
 
         # === Config ===
         self.vocabulary_size = vocabulary_size

@@ -15,6 +15,7 @@ class DistilBertMultipleChoice(Task):
     `[batch, num_choices, length]`, logits `[batch, num_choices]`."""
 
     hf_architecture = "DistilBertForMultipleChoice"
+    predicts_by_length = True
     preprocessor_cls = DistilBertMultipleChoicePreprocessor
 
     def __init__(self, backbone, preprocessor=None, dropout=0.2, **kwargs):

@@ -22,6 +22,7 @@ class DistilBertTextClassifier(Task):
     """
 
     hf_architecture = "DistilBertForSequenceClassification"
+    predicts_by_length = True
     preprocessor_cls = DistilBertTextClassifierPreprocessor
 
     def __init__(

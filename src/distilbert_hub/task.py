@@ -39,6 +39,9 @@ class Task(FunctionalModel):
     hf_architecture = None
     preprocessor_cls = None
     registry = {}
+    # One output row per example and no token axis in the output: `predict`
+    # on raw text may group examples by length and trim each batch's padding.
+    predicts_by_length = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -232,10 +235,28 @@ class Task(FunctionalModel):
             return super().evaluate(x, y, batch_size=None if raw else batch_size, sample_weight=sample_weight, **kwargs)
 
     def predict(self, x, batch_size=None, *args, **kwargs):
+        """Keras' `predict`; raw text is preprocessed batch by batch. For the
+        classifiers, raw text is grouped by length (longest first, like
+        sentence-transformers) and each batch padded only to its longest row
+        (rounded up to a multiple of 16, to bound jax and tensorflow
+        retracing); outputs come back in the caller's order."""
         lazy, raw = is_lazy(x) or is_raw(x), is_raw(x)
+        if raw and self.preprocessor is not None and self.predicts_by_length:
+            data = RawTextBatches(x, None, None, batch_size or 32, False, self._prepared_trimmed)
+            data.order = np.argsort(-text_lengths(data.x, data.count), kind="stable")
+            with self._batch_errors(lazy):
+                outputs = keras.Model.predict(self, data, None, *args, **kwargs)
+            return keras.tree.map_structure(lambda values: unsort(values, data.order), outputs)
         x, _, _ = self._data(x, None, None, batch_size)
         with self._batch_errors(lazy):
             return keras.Model.predict(self, x, None if raw else batch_size, *args, **kwargs)
+
+    def _prepared_trimmed(self, x, y=None, sample_weight=None):
+        """`_prepared`, with the padding columns past the batch's longest row cut."""
+        (x,) = self._prepared(x, y, sample_weight)
+        longest = int(np.max(np.sum(x["padding_mask"], axis=-1)))
+        keep = min(-(-longest // 16) * 16, x["padding_mask"].shape[-1])
+        return ({key: value[..., :keep] for key, value in x.items()},)
 
     # --- config ---------------------------------------------------------------
 
@@ -356,6 +377,26 @@ class IteratedBatches(keras.utils.PyDataset):
         except (StopIteration, TypeError):  # exhausted, or not started
             self._iterator = iter(self.source)
             return next(self._iterator)
+
+
+def text_lengths(x, count):
+    """Characters per example (segments summed): the order to group by."""
+    if isinstance(x, tuple):
+        return sum(text_lengths(part, count) for part in x)
+    lengths = np.zeros(count, dtype=np.int64)
+    for i, example in enumerate(x):
+        if isinstance(example, (list, tuple)):  # multiple choice: the choices' texts
+            lengths[i] = sum(len(part) for part in example)
+        else:
+            lengths[i] = len(example)
+    return lengths
+
+
+def unsort(values, order):
+    """Rows computed in `order`, put back in the caller's order."""
+    restored = np.empty_like(values)
+    restored[order] = values
+    return restored
 
 
 def _take(values, indices):

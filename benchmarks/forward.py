@@ -1,0 +1,190 @@
+"""Forward-pass and end-to-end speed (a script, not a test; `tox -e bench-forward`).
+
+In one run, on one machine, each side in its own process:
+  * the machine's float32 matmul peak (torch, an FFN-shaped matmul), GFLOP/s;
+  * the backbone forward at DistilBERT-base size, batch x length (default
+    8 x 128, float32): transformers eager, ours on jax, tensorflow and torch
+    (`predict_on_batch`), and KerasHub on the same backend when installed;
+    each as a ratio to transformers and as a fraction of the matmul peak;
+  * raw text end to end on a corpus of mixed lengths: our classifier's
+    `predict(texts)` vs a transformers `pipeline` at the same batch size, with
+    the same weights (written once by our `export_to_transformers`), and the
+    largest logit difference between them.
+
+Writes reports/bench_forward.json and .md with the CPU model and flags.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import cpu_description, versions
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+VOCABULARY = REPO_ROOT / "harness/fixtures/bert_base_uncased_vocab.txt"
+SIZE = {"num_layers": 6, "num_heads": 12, "hidden_dim": 768, "intermediate_dim": 3072}
+
+# Every child prints one JSON line last. `best` is the fastest of `repeats`
+# timed runs after warm-up (compilation): the noise on a shared machine only
+# ever adds time.
+CHILD = r"""
+import json, os, sys, time
+import numpy as np
+kind, batch, length, repeats, workdir = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+SIZE = dict(num_layers=6, num_heads=12, hidden_dim=768, intermediate_dim=3072)
+rng = np.random.default_rng(0)
+ids = rng.integers(1000, 30000, (batch, length)).astype("int32")
+mask = np.ones((batch, length), "int32")
+def best(run, warmup=2):
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter(); run(); times.append(time.perf_counter() - start)
+    return min(times)
+texts = json.load(open(os.path.join(workdir, "texts.json")))
+result = {}
+if kind == "export":
+    os.environ["KERAS_BACKEND"] = "torch"
+    import keras, distilbert_hub as hub
+    keras.utils.set_random_seed(0)
+    tokenizer = hub.DistilBertTokenizer(sys.argv[6])
+    backbone = hub.DistilBertBackbone(vocabulary_size=tokenizer.vocabulary_size(), **SIZE)
+    preprocessor = hub.DistilBertTextClassifierPreprocessor(tokenizer, sequence_length=length)
+    hub.DistilBertTextClassifier(backbone, num_classes=2, preprocessor=preprocessor).export_to_transformers(
+        os.path.join(workdir, "checkpoint"))
+elif kind == "matmul":
+    import torch
+    a, b = torch.randn(batch * length, 768), torch.randn(768, 3072)
+    seconds = best(lambda: torch.matmul(a, b), warmup=3)
+    result["gflops"] = 2 * batch * length * 768 * 3072 / seconds / 1e9
+elif kind == "transformers":
+    import torch, transformers
+    model = transformers.DistilBertModel(transformers.DistilBertConfig(
+        vocab_size=30522, n_layers=6, n_heads=12, dim=768, hidden_dim=3072, attn_implementation="eager")).eval()
+    with torch.inference_mode():
+        result["forward_s"] = best(lambda: model(input_ids=torch.from_numpy(ids).long(),
+                                                 attention_mask=torch.from_numpy(mask).long()))
+    directory = os.path.join(workdir, "checkpoint")
+    classifier = transformers.pipeline(
+        "text-classification", model=transformers.AutoModelForSequenceClassification.from_pretrained(directory),
+        tokenizer=transformers.AutoTokenizer.from_pretrained(directory), device=-1)
+    run = lambda: classifier(texts, batch_size=batch, truncation=True, max_length=length,
+                             function_to_apply="none", top_k=None)
+    result["end_to_end_s"] = best(run, warmup=1)
+    logits = [[{d["label"]: d["score"] for d in row}[f"LABEL_{i}"] for i in range(2)] for row in run()]
+    np.save(os.path.join(workdir, "logits_transformers.npy"), np.array(logits, "float32"))
+else:
+    library, backend = kind.split(":")
+    os.environ["KERAS_BACKEND"] = backend
+    import keras
+    if library == "ours":
+        import distilbert_hub as hub
+        backbone = hub.DistilBertBackbone(vocabulary_size=30522, **SIZE)
+    else:
+        import keras_hub
+        backbone = keras_hub.models.DistilBertBackbone(vocabulary_size=30522, num_layers=6, num_heads=12,
+                                                       hidden_dim=768, intermediate_dim=3072, max_sequence_length=512)
+    x = {"token_ids": ids, "padding_mask": mask}
+    result["forward_s"] = best(lambda: backbone.predict_on_batch(x))
+    if library == "ours":
+        classifier = hub.DistilBertTextClassifier.from_preset(os.path.join(workdir, "checkpoint"))
+        run = lambda: classifier.predict(texts, batch_size=batch, verbose=0)
+        result["end_to_end_s"] = best(run, warmup=1)
+        np.save(os.path.join(workdir, f"logits_{backend}.npy"), np.asarray(run(), "float32"))
+print(json.dumps(result))
+"""
+
+
+def forward_gflop(batch, length):
+    """Multiply-adds x 2 of one DistilBERT-base forward (projections, FFN, attention)."""
+    d, ffn, layers = 768, 3072, 6
+    per_layer = 2 * batch * length * (4 * d * d + 2 * d * ffn) + 2 * 2 * batch * length * length * d
+    return layers * per_layer / 1e9
+
+
+def corpus(count, seed=0):
+    """Mixed-length English-like texts from the uncased vocabulary's whole words (5 to 120 words)."""
+    import random
+
+    rng = random.Random(seed)
+    words = [w for w in VOCABULARY.read_text(encoding="utf-8").split() if w.isalpha() and len(w) > 2][2000:12000]
+    return [" ".join(rng.choices(words, k=int(rng.paretovariate(1.2) * 5) % 116 + 5)) for _ in range(count)]
+
+
+def run_child(kind, args, workdir, *extra):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO_ROOT / "src"))
+    command = [sys.executable, "-c", CHILD, kind, str(args.batch), str(args.length), str(args.repeats), workdir]
+    done = subprocess.run(command + list(extra), env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        return {"error": (done.stderr.strip().splitlines() or ["?"])[-1][:300]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--length", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--texts", type=int, default=256, help="corpus size for the end-to-end run")
+    parser.add_argument("--backends", default="jax,tensorflow,torch")
+    parser.add_argument("--out", default=str(REPO_ROOT / "reports"))
+    args = parser.parse_args()
+    import numpy as np
+
+    backends = args.backends.split(",")
+    results = {}
+    with tempfile.TemporaryDirectory() as workdir:
+        Path(workdir, "texts.json").write_text(json.dumps(corpus(args.texts)))
+        exported = run_child("export", args, workdir, str(VOCABULARY))
+        if "error" in exported:
+            raise SystemExit(f"could not write the shared checkpoint: {exported['error']}")
+        for kind in ["matmul", "transformers"] + [f"{lib}:{b}" for b in backends for lib in ("ours", "keras_hub")]:
+            print(f"measuring {kind} ...", file=sys.stderr, flush=True)
+            results[kind] = run_child(kind, args, workdir)
+        reference = np.load(Path(workdir, "logits_transformers.npy"))
+        for backend in backends:
+            path = Path(workdir, f"logits_{backend}.npy")
+            if path.is_file():
+                results[f"ours:{backend}"]["max_logit_diff"] = float(np.abs(np.load(path) - reference).max())
+
+    gflop, peak = forward_gflop(args.batch, args.length), results["matmul"].get("gflops")
+    base = results["transformers"]
+    lines = [
+        f"CPU: {cpu_description()}",
+        f"matmul peak (torch float32, {args.batch * args.length}x768 @ 768x3072): {peak:.1f} GFLOP/s",
+        f"forward: DistilBERT-base, float32, batch {args.batch} x {args.length} tokens, {gflop:.1f} GFLOP; "
+        f"end to end: {args.texts} texts of 5-120 words, batch {args.batch}, max length {args.length}",
+        "",
+        "| model | forward | vs transformers | GFLOP/s | of matmul peak | end to end | vs pipeline | max logit diff |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for kind, r in results.items():
+        if kind == "matmul":
+            continue
+        if "error" in r:
+            lines.append(f"| {kind} | not run: {r['error']} | | | | | | |")
+            continue
+        speed = gflop / r["forward_s"]
+        e2e, diff = r.get("end_to_end_s"), r.get("max_logit_diff")
+        e2e_cells = f"{e2e:.2f} s | {base['end_to_end_s'] / e2e:.2f}x" if e2e else " | "
+        lines.append(
+            f"| {kind} | {r['forward_s']:.3f} s | {base['forward_s'] / r['forward_s']:.2f}x | {speed:.1f} "
+            f"| {speed / peak:.0%} | {e2e_cells} | {'' if diff is None else f'{diff:.1e}'} |"
+        )
+    table = "\n".join(lines)
+    print(table)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench_forward.md").write_text(table + "\n", encoding="utf-8")
+    record = {"cpu": cpu_description(), "versions": versions("keras", "jax", "tensorflow", "torch", "transformers")}
+    (out / "bench_forward.json").write_text(json.dumps(record | {"args": vars(args), "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
