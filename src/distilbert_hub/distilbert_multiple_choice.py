@@ -22,14 +22,14 @@ class DistilBertMultipleChoice(Task):
         check_backbone(backbone)
 
         # === Layers ===
-        self.flatten_ids = FlattenChoices(name="flatten_token_ids")
-        self.flatten_mask = FlattenChoices(name="flatten_padding_mask")
+        self.flatten_ids = FlattenChoices(dtype=backbone.dtype_policy, name="flatten_token_ids")
+        self.flatten_mask = FlattenChoices(dtype=backbone.dtype_policy, name="flatten_padding_mask")
         self.pooled_dense = keras.layers.Dense(
             backbone.hidden_dim, activation="relu", dtype=backbone.dtype_policy, name="pooled_dense"
         )
         self.output_dropout = keras.layers.Dropout(dropout, dtype=backbone.dtype_policy, name="output_dropout")
         self.output_dense = keras.layers.Dense(1, dtype=backbone.dtype_policy, name="choice_score")
-        self.unflatten = UnflattenChoices(name="logits")
+        self.unflatten = UnflattenChoices(dtype=backbone.dtype_policy, name="logits")
 
         # === Functional Model ===
         inputs = {
