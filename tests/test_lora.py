@@ -84,3 +84,13 @@ def test_merging_lora_gives_a_plain_model_with_the_same_outputs(tiny_tokenizer, 
     np.testing.assert_allclose(reloaded.predict(inputs, verbose=0), with_lora, atol=1e-5)
     with pytest.raises(ValueError, match="no LoRA weights to merge"):
         classifier.merge_lora_weights()
+
+
+def test_rank_must_be_a_positive_integer_and_one_is_enough(tiny_tokenizer):
+    backbone = tiny_backbone_for(tiny_tokenizer)
+    for bad in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="rank must be a positive integer"):
+            backbone.enable_lora(bad)
+    backbone.enable_lora(1)
+    assert {layer.lora_rank for layer in backbone.lora_layers()} == {1}
+    assert trainable_count(backbone) == 2 * 2 * (8 * 1 + 1 * 8)

@@ -195,23 +195,11 @@ class DistilBertBackbone(FunctionalModel):
             raise ValueError(
                 f"no Dense layer named {unknown}; choose from {sorted({layer.name for layer in dense_layers})}."
             )
-        self.trainable = True
-        for layer in self._flatten_layers(include_self=False):
-            layer.trainable = False
-        for block in self.transformer_layers:  # containers stay trainable so the updates are seen
-            block.trainable = True
-            block.attention.trainable = True
-            for layer in block._flatten_layers(include_self=False):
-                if not isinstance(layer, keras.layers.Dense):
-                    layer.trainable = isinstance(layer, type(block.attention))
+        for variable in self.weights:  # frozen one by one: the layers stay trainable for the updates
+            variable.trainable = False
         for layer in dense_layers:
             if layer.name in target_names:
-                layer.trainable = True
                 layer.enable_lora(int(rank))
-                if layer.bias is not None:  # only the low-rank matrices train
-                    layer.bias.trainable = False
-            else:
-                layer.trainable = False
 
     def merge_lora_weights(self):
         """Fold every LoRA update into its kernel and drop the LoRA matrices:
@@ -231,11 +219,9 @@ class DistilBertBackbone(FunctionalModel):
             layer._tracker.lock()
             layer.lora_enabled, layer.lora_rank, layer.lora_alpha = False, None, None
             layer.kernel.assign(merged)
-            if layer.bias is not None:
-                layer.bias.trainable = True
-        self.trainable = True
-        for layer in self._flatten_layers(include_self=False):
-            layer.trainable = True
+        for variable in self.weights:
+            variable.trainable = True
+        self.embeddings.position_embedding.trainable = not self.sinusoidal_position_embedding
 
     def lora_layers(self):
         return [
