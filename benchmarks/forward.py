@@ -9,7 +9,8 @@ In one run, on one machine, each side in its own process:
   * raw text end to end on a corpus of mixed lengths: our classifier's
     `predict(texts)` vs a transformers `pipeline` at the same batch size, with
     the same weights (written once by our `export_to_transformers`), and the
-    largest logit difference between them.
+    largest logit difference between them;
+  * the peak resident memory of each process (model, inputs and runs).
 
 Writes reports/bench_forward.json and .md with the CPU model and flags.
 """
@@ -83,9 +84,12 @@ else:
     library, backend = kind.split(":")
     os.environ["KERAS_BACKEND"] = backend
     import keras
-    if library == "ours":
+    if library.startswith("ours"):
         import distilbert_hub as hub
-        backbone = hub.DistilBertBackbone(vocabulary_size=30522, **SIZE)
+        dtype = "bfloat16" if library == "ours_bfloat16" else None
+        backbone = hub.DistilBertBackbone(vocabulary_size=30522, dtype=dtype, **SIZE)
+        if library == "ours_int8":
+            backbone.quantize("int8")
     else:
         import keras_hub
         backbone = keras_hub.models.DistilBertBackbone(vocabulary_size=30522, num_layers=6, num_heads=12,
@@ -97,6 +101,8 @@ else:
         run = lambda: classifier.predict(texts, batch_size=batch, verbose=0)
         result["end_to_end_s"] = best(run, warmup=1)
         np.save(os.path.join(workdir, f"logits_{backend}.npy"), np.asarray(run(), "float32"))
+import resource
+result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(result))
 """
 
@@ -144,7 +150,8 @@ def main():
         exported = run_child("export", args, workdir, str(VOCABULARY))
         if "error" in exported:
             raise SystemExit(f"could not write the shared checkpoint: {exported['error']}")
-        for kind in ["matmul", "transformers"] + [f"{lib}:{b}" for b in backends for lib in ("ours", "keras_hub")]:
+        libraries = ("ours", "ours_bfloat16", "ours_int8", "keras_hub")
+        for kind in ["matmul", "transformers"] + [f"{lib}:{b}" for b in backends for lib in libraries]:
             print(f"measuring {kind} ...", file=sys.stderr, flush=True)
             results[kind] = run_child(kind, args, workdir)
         reference = np.load(Path(workdir, "logits_transformers.npy"))
@@ -161,21 +168,23 @@ def main():
         f"forward: DistilBERT-base, float32, batch {args.batch} x {args.length} tokens, {gflop:.1f} GFLOP; "
         f"end to end: {args.texts} texts of 5-120 words, batch {args.batch}, max length {args.length}",
         "",
-        "| model | forward | vs transformers | GFLOP/s | of matmul peak | end to end | vs pipeline | max logit diff |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | forward | vs transformers | GFLOP/s | of matmul peak | end to end | vs pipeline | max logit diff "
+        "| peak RSS |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for kind, r in results.items():
         if kind == "matmul":
             continue
         if "error" in r:
-            lines.append(f"| {kind} | not run: {r['error']} | | | | | | |")
+            lines.append(f"| {kind} | not run: {r['error']} | | | | | | | |")
             continue
         speed = gflop / r["forward_s"]
         e2e, diff = r.get("end_to_end_s"), r.get("max_logit_diff")
         e2e_cells = f"{e2e:.2f} s | {base['end_to_end_s'] / e2e:.2f}x" if e2e else " | "
         lines.append(
             f"| {kind} | {r['forward_s']:.3f} s | {base['forward_s'] / r['forward_s']:.2f}x | {speed:.1f} "
-            f"| {speed / peak:.0%} | {e2e_cells} | {'' if diff is None else f'{diff:.1e}'} |"
+            f"| {speed / peak:.0%} | {e2e_cells} | {'' if diff is None else f'{diff:.1e}'} "
+            f"| {r['peak_rss_mib']:.0f} MiB |"
         )
     table = "\n".join(lines)
     print(table)
