@@ -242,14 +242,26 @@ class Task(FunctionalModel):
         retracing); outputs come back in the caller's order."""
         lazy, raw = is_lazy(x) or is_raw(x), is_raw(x)
         if raw and self.preprocessor is not None and self.predicts_by_length:
-            data = RawTextBatches(x, None, None, batch_size or 32, False, self._prepared_trimmed)
-            data.order = np.argsort(-text_lengths(data.x, data.count), kind="stable")
-            with self._batch_errors(lazy):
-                outputs = keras.Model.predict(self, data, None, *args, **kwargs)
-            return keras.tree.map_structure(lambda values: unsort(values, data.order), outputs)
+            return self._predict_by_length(x, batch_size or 32, kwargs.get("verbose", "auto"))
         x, _, _ = self._data(x, None, None, batch_size)
         with self._batch_errors(lazy):
             return keras.Model.predict(self, x, None if raw else batch_size, *args, **kwargs)
+
+    def _predict_by_length(self, x, batch_size, verbose):
+        """Batch by batch with `predict_on_batch`: Keras' data adapters fix
+        each input's shape from the first batches (tensorflow), and these
+        batches change width."""
+        data = RawTextBatches(x, None, None, batch_size, False, self._prepared_trimmed)
+        data.order = np.argsort(-text_lengths(data.x, data.count), kind="stable")
+        progress = keras.utils.Progbar(len(data)) if verbose not in (0, "0", False) else None
+        outputs = []
+        for index in range(len(data)):
+            (batch,) = data[index]
+            outputs.append(keras.tree.map_structure(np.asarray, self.predict_on_batch(batch)))
+            if progress is not None:
+                progress.update(index + 1)
+        outputs = keras.tree.map_structure(lambda *parts: np.concatenate(parts), *outputs)
+        return keras.tree.map_structure(lambda values: unsort(values, data.order), outputs)
 
     def _prepared_trimmed(self, x, y=None, sample_weight=None):
         """`_prepared`, with the padding columns past the batch's longest row cut."""
