@@ -78,6 +78,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="docs/mutation.md")
     parser.add_argument("--minutes", type=float, help="wall time of the run, for the record")
+    parser.add_argument("--note", help="a Markdown file whose text goes under the score (what this run was)")
     args = parser.parse_args()
 
     per_module = collections.defaultdict(collections.Counter)
@@ -89,7 +90,7 @@ def main():
             status = status_by_exit_code[exit_code]
             module = name.split(".x")[0]
             per_module[module][status] += 1
-            if status not in ("killed", "timeout"):
+            if status not in ("killed", "timeout", "not checked"):
                 not_killed.append((name, status, path))
 
     def score(counter):
@@ -112,16 +113,18 @@ def main():
         + f"; generated {time.strftime('%Y-%m-%d')}.",
         "",
         f"**Score: {detected} of {considered} mutants detected ({detected / considered:.1%})**; "
-        f"{total['survived']} survived, {total['no tests']} reached by no default-tier test.",
+        f"{total['survived']} survived, {total['no tests']} reached by no default-tier test"
+        + (f"; {total['not checked']} not checked when the run was stopped." if total["not checked"] else "."),
         "",
-        "| module | killed | timeout | survived | no tests | score |",
-        "|---|---|---|---|---|---|",
+        *([Path(args.note).read_text(encoding="utf-8").strip(), ""] if args.note else []),
+        "| module | killed | timeout | survived | no tests | not checked | score |",
+        "|---|---|---|---|---|---|---|",
     ]
     for module, counter in sorted(per_module.items()):
         d, c = score(counter)
         lines.append(
             f"| `{module}` | {counter['killed']} | {counter['timeout']} | {counter['survived']} "
-            f"| {counter['no tests']} | {d / c:.0%} |"
+            f"| {counter['no tests']} | {counter['not checked']} | {f'{d / c:.0%}' if c else 'n/a'} |"
         )
 
     classified = []
