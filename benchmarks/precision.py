@@ -20,14 +20,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import cpu_description
 
 BACKENDS = ("jax", "tensorflow", "torch")
-HEAD_CASES = (
-    "head_masked_lm",
-    "head_masked_lm_small_norms",
-    "head_text_classifier",
-    "head_token_classifier",
-    "head_question_answerer",
-    "head_multiple_choice",
-)
 FULL_SIZE_CASE = "preset_distil_bert_base_en_uncased"
 
 
@@ -39,9 +31,9 @@ def settings():
 
 
 def measure_backend(full_size):
-    from harness.precision import measure
+    from harness.precision import BACKBONE_CASE, HEAD_CASES, measure
 
-    cases = ["backbone_deep_padded", *HEAD_CASES] + ([FULL_SIZE_CASE] if full_size else [])
+    cases = [BACKBONE_CASE, *HEAD_CASES] + ([FULL_SIZE_CASE] if full_size else [])
     rows = []
     for label, policy, mode in settings():
         for case_id in cases:
@@ -65,6 +57,8 @@ def measure_backend(full_size):
 
 
 def summary(rows, policy):
+    from harness.precision import BACKBONE_CASE, HEAD_CASES
+
     def worst(predicate):
         values = [r["min_cosine"] for r in rows if r["policy"] == policy and "error" not in r and predicate(r)]
         return min(values) if values else None
@@ -72,7 +66,7 @@ def summary(rows, policy):
     errors = [r for r in rows if r["policy"] == policy and "error" in r]
     agreements = [r["argmax_agreement"] for r in rows if r["policy"] == policy and r.get("masked_lm")]
     return {
-        "tiny": worst(lambda r: r["case"] == "backbone_deep_padded"),
+        "tiny": worst(lambda r: r["case"] == BACKBONE_CASE),
         "full": worst(lambda r: r["case"] == FULL_SIZE_CASE),
         "heads": worst(lambda r: r["case"] in HEAD_CASES),
         "mlm": min(agreements) if agreements else None,

@@ -40,6 +40,16 @@ MIN_HEAD_COSINE["int8_from_float32"] = 0.99
 QUANTIZATION_MODES = ("int8", "int4", "float8")
 MIN_ARGMAX_AGREEMENT = 0.99
 SPAN_OUTPUTS = ("start_logits", "end_logits")
+# The goldens measured: the deepest tiny backbone and every head.
+BACKBONE_CASE = "backbone_deep_padded"
+HEAD_CASES = (
+    "head_masked_lm",
+    "head_masked_lm_small_norms",
+    "head_text_classifier",
+    "head_token_classifier",
+    "head_question_answerer",
+    "head_multiple_choice",
+)
 
 
 @dataclass

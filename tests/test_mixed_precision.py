@@ -13,11 +13,11 @@ from distilbert_hub.convert.hf_weights import assign_hf_weights, backbone_weight
 from distilbert_hub.layers.distilbert_attention import DistilBertAttention
 from harness.compare import assert_all_match, compare
 from harness.golden import load_case
-from harness.precision import POLICIES, failures, measure
+from harness.precision import BACKBONE_CASE, HEAD_CASES, POLICIES, failures, measure
 from harness.runner import model_inputs
 from harness.testing import tiny_backbone_for
 
-CASE = "backbone_deep_padded"
+CASE = BACKBONE_CASE
 # bf16 keeps 8 mantissa bits (relative step 7.8e-3); through 4 post-LN blocks
 # with hidden states of order 1 (max ~3.5) the error grows to 0.074 (measured
 # on CPU with the natural-scale seeded weights: jax and tensorflow 0.073,
@@ -63,15 +63,7 @@ def test_mixed_bfloat16_classifier_trains(tiny_tokenizer):
     assert np.isfinite(history.history["loss"]).all()
 
 
-PRECISION_CASES = (
-    "backbone_deep_padded",
-    "head_masked_lm",
-    "head_masked_lm_small_norms",
-    "head_text_classifier",
-    "head_token_classifier",
-    "head_question_answerer",
-    "head_multiple_choice",
-)
+PRECISION_CASES = (BACKBONE_CASE, *HEAD_CASES)
 
 
 @pytest.mark.parametrize("policy", POLICIES)

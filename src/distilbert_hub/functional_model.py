@@ -70,16 +70,6 @@ class CheckedFunctional(keras.Model):
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         object.__setattr__(self, "_check_inputs", check_inputs)
 
-    def quantize(self, mode, **kwargs):
-        """Keras' `quantize` ("int8", "int4", "float8", ...) on every Dense
-        layer, without a warning for each layer that has nothing to quantize
-        (LayerNorm, Dropout, inputs). The choice survives `get_config` and
-        `.keras` archives through a `DTypePolicyMap`."""
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "Layer .* does not have a `quantize` method implemented")
-            super().quantize(mode, **kwargs)
-        self.predict_function = self.train_function = self.test_function = None
-
     def __call__(self, inputs, *args, **kwargs):
         self._check_inputs(inputs)
         return super().__call__(inputs, *args, **kwargs)
