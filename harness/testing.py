@@ -17,6 +17,7 @@ import numpy as np
 
 import distilbert_hub as hub
 from harness.compare import assert_all_match
+from harness.devices import accelerator
 from harness.golden import REPO_ROOT, load_case
 from harness.runner import compare_outputs, run_backbone_case, run_case
 
@@ -272,7 +273,12 @@ def assert_reloads_in_a_fresh_process(models, tmp_path):
         np.savez(f"{stem}_inputs.npz", **x)
         cases.append((f"{stem}.keras", f"{stem}_inputs.npz", f"{stem}_outputs.npz"))
     run_in_fresh_process(RELOAD_SCRIPT, json.dumps(cases))
+    # On CPU the same kernels run in both processes. A GPU's autotuner may
+    # pick other kernels in the new process: measured on an H200 (jax), 3.2e-6
+    # in float32 and 4.2e-5 on int8 models; a lost or misplaced weight moves
+    # outputs by orders more.
+    atol = 1e-6 if accelerator() == "cpu" else 1e-4
     for output, values in expected.items():
         reloaded = np.load(output)
         for key, value in values.items():
-            np.testing.assert_allclose(reloaded[key], value, atol=1e-6, err_msg=f"{output} '{key}' after reload")
+            np.testing.assert_allclose(reloaded[key], value, atol=atol, err_msg=f"{output} '{key}' after reload")

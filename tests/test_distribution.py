@@ -80,6 +80,7 @@ def test_sharded_forward_and_training_step_equal_one_device():
     env = dict(
         os.environ,
         KERAS_BACKEND="jax",
+        JAX_PLATFORMS="cpu",  # eight virtual CPU devices, also where a GPU is present
         XLA_FLAGS="--xla_force_host_platform_device_count=8",
         PYTHONPATH=os.pathsep.join([str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
     )

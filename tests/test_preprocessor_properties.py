@@ -1,6 +1,7 @@
 """Preprocessor invariants on arbitrary text, and the masking rates."""
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -172,3 +173,46 @@ def test_a_tokenizer_subclass_survives_the_preprocessor_round_trip(tiny_tokenize
     restored = hub.DistilBertTextClassifierPreprocessor.from_config(preprocessor.get_config())
     assert type(restored.tokenizer) is ShoutingTokenizer
     assert restored.get_config() == preprocessor.get_config()
+
+
+@given(
+    question=strategies.sentences(max_words=4),
+    context=strategies.sentences(max_words=60),
+    sequence_length=st.integers(24, 40),
+    stride=st.integers(0, 6),
+)
+def test_qa_windows_hold_the_whole_context_in_order(tiny_tokenizer, question, context, sequence_length, stride):
+    """What HF's overflow promises, checked without HF: consecutive windows
+    share `stride` context tokens and together hold every context token.
+    (tokenizers 0.23.1/0.23.2 drop the tail; a differential test against
+    transformers on those versions is blind to it, as both sides share it.)"""
+    context_ids = tiny_tokenizer.tokenize(context).tolist()
+    windows = hub.DistilBertQuestionAnswererPreprocessor(tiny_tokenizer, sequence_length, stride).windows(
+        [question], [context]
+    )
+    covered = []
+    for ids in windows.token_ids:
+        sep = np.flatnonzero(ids == tiny_tokenizer.sep_token_id)
+        part = ids[sep[0] + 1 : sep[-1]].tolist() if len(sep) > 1 else []
+        overlap = min(stride, len(covered))
+        assert part[:overlap] == covered[len(covered) - overlap :], (
+            f"window {len(covered)} does not start with the last {overlap} context tokens: {part} after {covered}"
+        )
+        covered += part[overlap:]
+    assert covered == context_ids, f"windows hold {covered}, the context is {context_ids}"
+
+
+def test_windows_that_drop_the_context_tail_are_refused():
+    from types import SimpleNamespace
+
+    from distilbert_hub.distilbert_tokenizer import _check_windows_cover
+
+    def window(context):
+        return SimpleNamespace(
+            ids=[101, 7, 102, *context, 102], sequence_ids=[None, 0, None] + [1] * len(context) + [None]
+        )
+
+    _check_windows_cover([window([1, 2, 3, 4]), window([3, 4, 5, 6])], [1, 2, 3, 4, 5, 6], 2, 0)
+    for broken in ([window([1, 2, 3, 4]), window([3, 4, 5])], [window([1, 2, 3, 4]), window([4, 5, 6])]):
+        with pytest.raises(RuntimeError, match=r"row 0: the overflow windows of tokenizers .* do not cover"):
+            _check_windows_cover(broken, [1, 2, 3, 4, 5, 6], 2, 0)

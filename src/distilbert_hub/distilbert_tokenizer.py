@@ -2,6 +2,7 @@ import os
 
 import keras
 import numpy as np
+import tokenizers
 from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
 from distilbert_hub.convert.hf_tokenizer import merge_options, read_tokenizer_json
@@ -274,7 +275,9 @@ class DistilBertTokenizer:
                     f"row {row}: the first text does not leave room for the second in {sequence_length} "
                     f"tokens with stride {stride} ({error})."
                 ) from None
-            windows.append([encoding] + list(encoding.overflowing))
+            row_windows = [encoding] + list(encoding.overflowing)
+            _check_windows_cover(row_windows, self._encode([b])[0].ids, stride, row)
+            windows.append(row_windows)
         return windows
 
     def hf_engine(self):
@@ -342,3 +345,22 @@ class DistilBertTokenizer:
                 "cannot be loaded with safe_mode=True: a model archive must not read files outside itself."
             )
         return cls(**config)
+
+
+def _check_windows_cover(windows, context_ids, stride, row):
+    """Consecutive windows share exactly `stride` context tokens and together
+    hold the whole context. `tokenizers` 0.23.1 and 0.23.2 break this (they
+    drop the context's tail); refuse rather than answer from a cut context."""
+    covered = []
+    for window in windows:
+        ids = [i for i, sequence in zip(window.ids, window.sequence_ids) if sequence == 1]
+        overlap = min(stride, len(covered))
+        if covered and ids[:overlap] != covered[len(covered) - overlap :]:
+            break
+        covered += ids[overlap:]
+    if covered != list(context_ids):
+        raise RuntimeError(
+            f"row {row}: the overflow windows of tokenizers {tokenizers.__version__} do not cover the context "
+            f"({len(covered)} of {len(context_ids)} tokens in order); tokenizers 0.23.1 and 0.23.2 have this "
+            "bug: install another version (pip install 'tokenizers!=0.23.1,!=0.23.2')."
+        )
