@@ -73,3 +73,36 @@ def test_bad_hf_configs_are_named(config, message):
     with pytest.raises(ValueError) as error:
         backbone_kwargs_from_hf_config(config, source="config.json")
     assert message in str(error.value) and "config.json" in str(error.value)
+
+
+def test_loading_reads_lazily_and_holds_one_weight_at_a_time(golden, tmp_path):
+    """A checkpoint is never held whole beside the model: the reader returns
+    unread tensors, and assignment keeps no weight alive past its own turn."""
+    import weakref
+
+    from distilbert_hub.convert.hf_checkpoint import SafetensorsTensor, read_state_dict, write_safetensors
+
+    write_safetensors(tmp_path / "model.safetensors", golden.weights)
+    state = read_state_dict(tmp_path)
+    assert all(isinstance(value, SafetensorsTensor) for value in state.values())
+
+    class Tracked(np.ndarray):
+        pass
+
+    alive, most_alive = [], 0
+
+    class Watching(dict):
+        def __getitem__(self, name):
+            nonlocal most_alive
+            read = np.asarray(super().__getitem__(name))
+            value = Tracked(read.shape, read.dtype)  # owns its memory: views keep it alive
+            value[...] = read
+            alive[:] = [ref for ref in alive if ref() is not None] + [weakref.ref(value)]
+            most_alive = max(most_alive, len(alive))
+            return value
+
+    backbone = DistilBertBackbone(**backbone_kwargs_from_hf_config(golden.config))
+    assign_hf_weights(backbone_weight_map(backbone), Watching(state))
+    assert most_alive <= 2, f"{most_alive} weights were alive at once while loading"
+    for name, value in golden.weights.items():
+        np.testing.assert_array_equal(np.asarray(state[name]), value, err_msg=name)

@@ -264,10 +264,13 @@ class Task(FunctionalModel):
         return keras.tree.map_structure(lambda values: unsort(values, data.order), outputs)
 
     def _prepared_trimmed(self, x, y=None, sample_weight=None):
-        """`_prepared`, with the padding columns past the batch's longest row cut."""
+        """`_prepared`, with the padding columns past the batch's longest row
+        cut. jax and tensorflow compile once per width, so widths are rounded
+        up to a multiple of 16; torch runs eagerly and takes the exact width."""
         (x,) = self._prepared(x, y, sample_weight)
         longest = int(np.max(np.sum(x["padding_mask"], axis=-1)))
-        keep = min(-(-longest // 16) * 16, x["padding_mask"].shape[-1])
+        multiple = 1 if keras.backend.backend() == "torch" else 16
+        keep = min(-(-longest // multiple) * multiple, x["padding_mask"].shape[-1])
         return ({key: value[..., :keep] for key, value in x.items()},)
 
     # --- config ---------------------------------------------------------------

@@ -2,11 +2,13 @@
 sharded safetensors (`model.safetensors.index.json`), and `pytorch_model.bin`
 (only through `torch.load(weights_only=True)`, never a plain pickle).
 
-safetensors files are parsed here (header JSON + raw little-endian data,
-memory-mapped), so float32 tensors are views of the file, not copies, and
-bfloat16 and float16 weights load without torch. Every tensor becomes
-float32 by one rule: bfloat16 and float16 widen exactly; float64 narrows,
-and a value beyond float32's range is refused rather than turned into inf.
+safetensors files are parsed here (header JSON + raw little-endian data),
+so bfloat16 and float16 weights load without torch. A tensor is read from
+the file only when it is asked for (`SafetensorsTensor`), one at a time, so
+loading never holds the checkpoint in memory beside the model. Every tensor
+becomes float32 by one rule: bfloat16 and float16 widen exactly; float64
+narrows, and a value beyond float32's range is refused rather than turned
+into inf.
 """
 
 import json
@@ -85,7 +87,7 @@ def read_safetensors(path):
         raise CheckpointError(f"{path}: corrupt safetensors header (not a JSON object).")
     header.pop("__metadata__", None)
     data_start = 8 + header_size
-    data = np.memmap(path, dtype=np.uint8, mode="r", offset=data_start) if size > data_start else np.zeros(0, np.uint8)
+    data_size = size - data_start
     tensors = {}
     for name, info in header.items():
         try:
@@ -96,14 +98,32 @@ def read_safetensors(path):
             raise CheckpointError(f"{path}: weight '{name}' has unsupported dtype {dtype_name}.")
         dtype = np.dtype(_SAFETENSORS_DTYPES[dtype_name])
         expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        if end - begin != expected or end > len(data) or begin < 0:
+        if end - begin != expected or end > data_size or begin < 0:
             raise CheckpointError(
                 f"{path}: weight '{name}' needs bytes [{begin}, {end}) of the data section, which has "
-                f"{len(data)} bytes (file truncated or corrupt)."
+                f"{data_size} bytes (file truncated or corrupt)."
             )
-        raw = data[begin:end].view(dtype).reshape(shape)
-        tensors[name] = bf16_bits_to_float32(raw) if dtype_name == "BF16" else to_float32(raw, name, path)
+        if dtype_name != "BF16" and dtype.kind != "f":
+            raise CheckpointError(f"{path}: weight '{name}' has dtype {dtype}, expected a float type.")
+        tensors[name] = SafetensorsTensor(path, name, data_start + begin, dtype, shape, dtype_name == "BF16")
     return tensors
+
+
+class SafetensorsTensor:
+    """One tensor of a safetensors file, read as float32 when converted to an
+    array (`np.asarray`), and not kept: each conversion reads it again."""
+
+    def __init__(self, path, name, offset, stored_dtype, shape, bfloat16):
+        self.path, self.name, self.offset = path, name, offset
+        self.stored_dtype, self.shape, self.bfloat16 = stored_dtype, shape, bfloat16
+        self.dtype = np.dtype(np.float32)
+        self.ndim = len(shape)
+
+    def __array__(self, dtype=None, copy=None):
+        count = int(np.prod(self.shape, dtype=np.int64))
+        raw = np.fromfile(self.path, dtype=self.stored_dtype, count=count, offset=self.offset).reshape(self.shape)
+        value = bf16_bits_to_float32(raw) if self.bfloat16 else to_float32(raw, self.name, self.path)
+        return value if dtype is None else value.astype(dtype)
 
 
 def read_torch_bin(path):

@@ -90,21 +90,26 @@ def assign_hf_weights(entries, state_dict, source="checkpoint", ignore_unused=()
     if unexpected:
         shown = ", ".join(unexpected[:5]) + (" ..." if len(unexpected) > 5 else "")
         raise ValueError(f"{source}: {len(unexpected)} unexpected weight(s): {shown}")
-    values = []
+
+    def value_of(entry):
+        value = to_float32(np.asarray(state_dict[entry.hf_name]), entry.hf_name, source)
+        return value.T if entry.transpose else value
+
+    # Two passes: every weight is checked before the first is written. Values
+    # are not kept between them: a checkpoint read lazily from disk is never
+    # held in memory whole beside the model.
     for entry in entries:
-        value = np.asarray(state_dict[entry.hf_name])
-        if tuple(value.shape) != entry.hf_shape:
+        shape = tuple(np.shape(state_dict[entry.hf_name]))
+        if shape != entry.hf_shape:
             raise ValueError(
-                f"{source}: weight '{entry.hf_name}' has shape {tuple(value.shape)}, "
+                f"{source}: weight '{entry.hf_name}' has shape {shape}, "
                 f"expected {entry.hf_shape} for Keras variable '{entry.variable.path}'."
             )
-        value = to_float32(value, entry.hf_name, source)
-        if not np.all(np.isfinite(value)):
+        if not np.all(np.isfinite(value_of(entry))):
             raise ValueError(f"{source}: weight '{entry.hf_name}' holds NaN or infinity.")
-        values.append(value.T if entry.transpose else value)
     progress = ASSIGN_PROGRESS.get()
-    for done, (entry, value) in enumerate(zip(entries, values), start=1):
-        entry.variable.assign(value.astype(entry.variable.dtype))
+    for done, entry in enumerate(entries, start=1):
+        entry.variable.assign(value_of(entry).astype(entry.variable.dtype, copy=False))
         if progress is not None:
             progress(done, len(entries))
     return unused
