@@ -58,3 +58,25 @@ def test_lora_trains_on_an_int8_backbone(tiny_tokenizer):
     texts, labels = ["a good movie", "a great book", "a bad movie", "a terrible book"], np.array([1, 1, 0, 0])
     history = classifier.fit(texts, labels, epochs=8, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="the integer GEMM path exists only on torch's CPU")
+def test_int8_inference_on_torch_uses_the_integer_gemm_with_identical_outputs(tiny_tokenizer, monkeypatch):
+    """`predict` (no gradients) takes `torch._int_mm`; a call that records
+    gradients takes Keras' own int8 path. Both accumulate in int32: equal."""
+    import torch
+
+    keras.utils.set_random_seed(0)
+    backbone = tiny_backbone_for(tiny_tokenizer, dropout=0.0)
+    backbone.quantize("int8")
+    x = model_inputs("backbone", tiny_tokenizer.vocabulary_size())
+    calls = []
+    int_mm = torch._int_mm
+    monkeypatch.setattr(torch, "_int_mm", lambda *args: calls.append(1) or int_mm(*args))
+    fast = backbone.predict_on_batch(x)
+    assert len(calls) == 6 * backbone.num_layers, f"{len(calls)} integer GEMMs for {backbone.num_layers} blocks"
+    calls.clear()
+    with torch.enable_grad():
+        reference = keras.ops.convert_to_numpy(backbone(x))
+    assert not calls
+    np.testing.assert_allclose(fast, reference, rtol=0, atol=1e-6)

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from distilbert_hub.layers.distilbert_dense import DistilBertDense
 from distilbert_hub.layers.initializers import weight_initializer
 
 
@@ -27,7 +28,7 @@ class DistilBertAttention(keras.layers.Layer):
         self.head_dim = self.hidden_dim // self.num_heads
 
         def dense(name):
-            return keras.layers.Dense(
+            return DistilBertDense(
                 self.hidden_dim,
                 kernel_initializer=weight_initializer(),
                 dtype=self.dtype_policy,

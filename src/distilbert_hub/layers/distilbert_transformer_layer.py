@@ -2,6 +2,7 @@ import keras
 from keras import ops
 
 from distilbert_hub.layers.distilbert_attention import DistilBertAttention
+from distilbert_hub.layers.distilbert_dense import DistilBertDense
 from distilbert_hub.layers.initializers import weight_initializer
 
 ACTIVATIONS = ("gelu", "relu")
@@ -58,13 +59,13 @@ class DistilBertTransformerLayer(keras.layers.Layer):
         self.attention_layer_norm = keras.layers.LayerNormalization(
             epsilon=1e-12, dtype=self.dtype_policy, name="attention_layer_norm"
         )
-        self.intermediate_dense = keras.layers.Dense(
+        self.intermediate_dense = DistilBertDense(
             self.intermediate_dim,
             kernel_initializer=initializer,
             dtype=self.dtype_policy,
             name="intermediate",
         )
-        self.output_dense = keras.layers.Dense(
+        self.output_dense = DistilBertDense(
             self.hidden_dim,
             kernel_initializer=initializer,
             dtype=self.dtype_policy,
