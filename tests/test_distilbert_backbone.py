@@ -75,9 +75,29 @@ class TestDistilBertBackbone(ModelTestCase):
             ({"num_heads": 3}, "num_heads=3 must divide hidden_dim=8"),
             ({"activation": "gelu_new"}, "activation='gelu_new' is not supported"),
             ({"num_layers": 0}, "num_layers must be a positive integer"),
+            ({"num_heads": 0}, "num_heads must be a positive integer"),
+            ({"hidden_dim": -8}, "hidden_dim must be a positive integer"),
+            ({"intermediate_dim": 0}, "intermediate_dim must be a positive integer"),
+            ({"max_sequence_length": 0}, "max_sequence_length must be a positive integer"),
             ({"hidden_dim": 7, "num_heads": 1, "sinusoidal_position_embedding": True}, "needs an even hidden_dim"),
         ],
     )
     def test_bad_config_raises(self, tiny_backbone_kwargs, override, message):
         with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
             DistilBertBackbone(**(tiny_backbone_kwargs | override))
+
+    def test_defaults_are_keras_hubs(self):
+        """KerasHub's DistilBertBackbone defaults: 512 positions, dropout 0.1."""
+        config = DistilBertBackbone(vocabulary_size=10, num_layers=1, num_heads=2, hidden_dim=4, intermediate_dim=8)
+        config = config.get_config()
+        assert (config["max_sequence_length"], config["dropout"]) == (512, 0.1)
+
+    def test_a_one_token_sequence_warns_nothing(self, tiny_backbone_kwargs):
+        """Keras warns on a softmax over one element; one key is a valid
+        sequence here, and the attention silences exactly that warning."""
+        import warnings
+
+        backbone = DistilBertBackbone(**tiny_backbone_kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            backbone({"token_ids": np.array([[5]], "int32"), "padding_mask": np.array([[1]], "int32")})

@@ -77,7 +77,7 @@ class DistilBertMaskedLMPreprocessor(DistilBertTextClassifierPreprocessor):
     def __call__(self, x, y=None, sample_weight=None):
         if y is not None or sample_weight is not None:
             raise ValueError("DistilBertMaskedLMPreprocessor makes its own labels; pass only text.")
-        outputs, single, _ = self.tokenize_and_pack(x)
+        outputs, single = self.tokenize_and_pack(x)
         masked, positions, mask_ids, weights = self.mask(outputs["token_ids"], outputs["padding_mask"])
         x = {"token_ids": masked, "padding_mask": outputs["padding_mask"], "mask_positions": positions}
         if single:

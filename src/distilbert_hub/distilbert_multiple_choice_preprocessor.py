@@ -29,7 +29,7 @@ class DistilBertMultipleChoicePreprocessor(Preprocessor):
         num_choices = counts.pop()
         firsts = [p for p in prompts for _ in range(num_choices)]
         seconds = [c for row in choices for c in row]
-        token_ids, padding_mask, _ = pack(
+        token_ids, padding_mask = pack(
             [self.tokenizer(firsts), self.tokenizer(seconds)], self.sequence_length, self.truncate, self.tokenizer
         )
         shape = (len(prompts), num_choices, self.sequence_length)

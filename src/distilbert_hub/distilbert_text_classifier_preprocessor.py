@@ -36,11 +36,11 @@ class DistilBertTextClassifierPreprocessor(Preprocessor):
     def tokenize_and_pack(self, x):
         segments, single = split_segments(x)
         tokenized = [self.tokenizer(s) for s in segments]
-        token_ids, padding_mask, spans = pack(tokenized, self.sequence_length, self.truncate, self.tokenizer)
-        return {"token_ids": token_ids, "padding_mask": padding_mask}, single, spans
+        token_ids, padding_mask = pack(tokenized, self.sequence_length, self.truncate, self.tokenizer)
+        return {"token_ids": token_ids, "padding_mask": padding_mask}, single
 
     def __call__(self, x, y=None, sample_weight=None):
-        outputs, single, _ = self.tokenize_and_pack(x)
+        outputs, single = self.tokenize_and_pack(x)
         if single:
             outputs = {k: v[0] for k, v in outputs.items()}
         if y is not None:

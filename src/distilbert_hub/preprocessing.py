@@ -61,11 +61,8 @@ def kept_lengths(first_length, second_length, budget, truncate, row=0):
 
 
 def pack(segments, sequence_length, truncate, tokenizer):
-    """Pack one or two lists of 1-D id arrays into `token_ids`, `padding_mask`.
-
-    Returns the arrays and, per row, the start index and kept length of each
-    segment (for label alignment and span decoding).
-    """
+    """Pack one or two lists of 1-D id arrays into `token_ids`, `padding_mask`:
+    `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`, truncated by `truncate`."""
     first, second = segments[0], (segments[1] if len(segments) > 1 else None)
     if second is not None and len(second) != len(first):
         raise ValueError(
@@ -76,22 +73,19 @@ def pack(segments, sequence_length, truncate, tokenizer):
     budget = sequence_length - (3 if second is not None else 2)
     token_ids = np.full((len(first), sequence_length), tokenizer.pad_token_id, dtype=np.int32)
     padding_mask = np.zeros((len(first), sequence_length), dtype=np.int32)
-    spans = []
     for row in range(len(first)):
         a = first[row]
-        b = second[row] if second is not None else np.zeros(0, np.int32)
         if second is None:
-            keep_a, keep_b = min(len(a), budget), 0
+            pieces = [[tokenizer.cls_token_id], a[:budget], [tokenizer.sep_token_id]]
         else:
+            b = second[row]
             keep_a, keep_b = kept_lengths(len(a), len(b), budget, truncate, row)
-        pieces = [[tokenizer.cls_token_id], a[:keep_a], [tokenizer.sep_token_id]]
-        if second is not None:
-            pieces += [b[:keep_b], [tokenizer.sep_token_id]]
+            pieces = [[tokenizer.cls_token_id], a[:keep_a], [tokenizer.sep_token_id], b[:keep_b]]
+            pieces.append([tokenizer.sep_token_id])
         ids = np.concatenate([np.asarray(p, dtype=np.int32) for p in pieces])
         token_ids[row, : len(ids)] = ids
         padding_mask[row, : len(ids)] = 1
-        spans.append(((1, keep_a), (keep_a + 2, keep_b)))
-    return token_ids, padding_mask, spans
+    return token_ids, padding_mask
 
 
 TEXT_TYPES = (str, bytes, np.str_, np.bytes_)
