@@ -77,7 +77,9 @@ def test_bad_hf_configs_are_named(config, message):
 
 def test_loading_reads_lazily_and_holds_one_weight_at_a_time(golden, tmp_path):
     """A checkpoint is never held whole beside the model: the reader returns
-    unread tensors, and assignment keeps no weight alive past its own turn."""
+    unread tensors, and the check pass (every weight, before the first write)
+    keeps no weight alive past its own turn. (In the write pass a backend may
+    keep the array as the variable's own storage: jax on CPU can.)"""
     import weakref
 
     from distilbert_hub.convert.hf_checkpoint import SafetensorsTensor, read_state_dict, write_safetensors
@@ -89,20 +91,22 @@ def test_loading_reads_lazily_and_holds_one_weight_at_a_time(golden, tmp_path):
     class Tracked(np.ndarray):
         pass
 
-    alive, most_alive = [], 0
+    alive, read, most_alive_while_checking = [], set(), 0
 
     class Watching(dict):
         def __getitem__(self, name):
-            nonlocal most_alive
-            read = np.asarray(super().__getitem__(name))
-            value = Tracked(read.shape, read.dtype)  # owns its memory: views keep it alive
-            value[...] = read
-            alive[:] = [ref for ref in alive if ref() is not None] + [weakref.ref(value)]
-            most_alive = max(most_alive, len(alive))
+            nonlocal most_alive_while_checking
+            stored = np.asarray(super().__getitem__(name))
+            value = Tracked(stored.shape, stored.dtype)  # owns its memory: views keep it alive
+            value[...] = stored
+            if name not in read:  # the check pass reads each weight once, then the writes begin
+                read.add(name)
+                alive[:] = [ref for ref in alive if ref() is not None] + [weakref.ref(value)]
+                most_alive_while_checking = max(most_alive_while_checking, len(alive))
             return value
 
     backbone = DistilBertBackbone(**backbone_kwargs_from_hf_config(golden.config))
     assign_hf_weights(backbone_weight_map(backbone), Watching(state))
-    assert most_alive <= 2, f"{most_alive} weights were alive at once while loading"
+    assert most_alive_while_checking <= 2, f"{most_alive_while_checking} weights were alive at once while checking"
     for name, value in golden.weights.items():
         np.testing.assert_array_equal(np.asarray(state[name]), value, err_msg=name)
