@@ -63,20 +63,40 @@ def test_lora_trains_on_an_int8_backbone(tiny_tokenizer):
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="the integer GEMM path exists only on torch's CPU")
 def test_int8_inference_on_torch_uses_the_integer_gemm_with_identical_outputs(tiny_tokenizer, monkeypatch):
     """`predict` (no gradients) takes `torch._int_mm`; a call that records
-    gradients takes Keras' own int8 path. Both accumulate in int32: equal."""
+    gradients takes Keras' own int8 path. Both accumulate in int32 and scale
+    alike: the outputs agree to float32 rounding. With LoRA on, Keras' path runs (its update
+    is not in the integer GEMM)."""
     import torch
 
     keras.utils.set_random_seed(0)
     backbone = tiny_backbone_for(tiny_tokenizer, dropout=0.0)
     backbone.quantize("int8")
+    rng = np.random.default_rng(0)
+    for layer in backbone._flatten_layers():
+        if isinstance(layer, keras.layers.Dense):  # biases start at zero: make them count
+            layer.bias.assign(rng.normal(0, 0.5, layer.bias.shape).astype("float32"))
     x = model_inputs("backbone", tiny_tokenizer.vocabulary_size())
     calls = []
     int_mm = torch._int_mm
     monkeypatch.setattr(torch, "_int_mm", lambda *args: calls.append(1) or int_mm(*args))
-    fast = backbone.predict_on_batch(x)
-    assert len(calls) == 6 * backbone.num_layers, f"{len(calls)} integer GEMMs for {backbone.num_layers} blocks"
-    calls.clear()
-    with torch.enable_grad():
-        reference = keras.ops.convert_to_numpy(backbone(x))
-    assert not calls
+
+    def both_paths():
+        calls.clear()
+        fast = backbone.predict_on_batch(x)
+        used = len(calls)
+        with torch.enable_grad():
+            reference = keras.ops.convert_to_numpy(backbone(x))
+        return fast, used, reference
+
+    fast, used, reference = both_paths()
+    assert used == 6 * backbone.num_layers, f"{used} integer GEMMs for {backbone.num_layers} blocks"
+    # The same int32 products; the float scaling may round an ulp apart.
+    np.testing.assert_allclose(fast, reference, rtol=0, atol=1e-6)
+
+    backbone.enable_lora(2)
+    for layer in backbone._flatten_layers():
+        if getattr(layer, "lora_enabled", False):
+            layer.lora_kernel_b.assign(rng.normal(0, 0.5, layer.lora_kernel_b.shape).astype("float32"))
+    fast, used, reference = both_paths()
+    assert used == 4 * backbone.num_layers, f"{used} integer GEMMs with LoRA on query and value"
     np.testing.assert_allclose(fast, reference, rtol=0, atol=1e-6)
