@@ -1,9 +1,17 @@
 """What every benchmark records beside its figures: the CPU (model and the
 flags that decide float32/bf16 speed) and the library versions."""
 
+import argparse
 import contextlib
 import importlib.metadata
+import json
+import os
 import platform
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def cpu_description():
@@ -32,3 +40,23 @@ def versions(*names):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             found[name] = importlib.metadata.version(name)
     return found
+
+
+def shape_arguments(description, batch, length, repeats):
+    """The arguments every forward benchmark takes: the batch shape, the repeats and where the report goes."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--batch", type=int, default=batch)
+    parser.add_argument("--length", type=int, default=length)
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--out", default=str(REPO_ROOT / "reports"))
+    return parser
+
+
+def run_json_child(code, *argv):
+    """Runs `code` in a fresh interpreter (one backend per process) and returns
+    the JSON object on its last stdout line, or {"error": last stderr line}."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=os.pathsep.join([str(REPO_ROOT / "src")] + sys.path))
+    done = subprocess.run([sys.executable, "-c", code, *map(str, argv)], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        return {"error": (done.stderr.strip().splitlines() or ["?"])[-1][:300]}
+    return json.loads(done.stdout.strip().splitlines()[-1])

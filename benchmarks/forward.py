@@ -15,18 +15,14 @@ In one run, on one machine, each side in its own process:
 Writes reports/bench_forward.json and .md with the CPU model and flags.
 """
 
-import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import cpu_description, versions
+from common import REPO_ROOT, cpu_description, run_json_child, shape_arguments, versions
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 VOCABULARY = REPO_ROOT / "harness/fixtures/bert_base_uncased_vocab.txt"
 SIZE = {"num_layers": 6, "num_heads": 12, "hidden_dim": 768, "intermediate_dim": 3072}
 
@@ -103,7 +99,11 @@ else:
     x = {"token_ids": ids, "padding_mask": mask}
     result["forward_s"] = best(lambda: backbone.predict_on_batch(x))
     if library == "ours":
-        classifier = hub.DistilBertTextClassifier.from_preset(os.path.join(workdir, "checkpoint"))
+        # An HF checkpoint stores no preprocessing length (the tokenizer's
+        # model_max_length is the model's 512), so the pipeline's max_length is set here too.
+        checkpoint = os.path.join(workdir, "checkpoint")
+        preprocessor = hub.DistilBertTextClassifierPreprocessor.from_preset(checkpoint, sequence_length=length)
+        classifier = hub.DistilBertTextClassifier.from_preset(checkpoint, preprocessor=preprocessor)
         run = lambda: classifier.predict(texts, batch_size=batch, verbose=0)
         result["end_to_end_s"] = best(run, warmup=1)
         np.save(os.path.join(workdir, f"logits_{backend}.npy"), np.asarray(run(), "float32"))
@@ -130,22 +130,13 @@ def corpus(count, seed=0):
 
 
 def run_child(kind, args, workdir, *extra):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO_ROOT / "src"))
-    command = [sys.executable, "-c", CHILD, kind, str(args.batch), str(args.length), str(args.repeats), workdir]
-    done = subprocess.run(command + list(extra), env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        return {"error": (done.stderr.strip().splitlines() or ["?"])[-1][:300]}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_json_child(CHILD, kind, args.batch, args.length, args.repeats, workdir, *extra)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--length", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser = shape_arguments(__doc__.splitlines()[0], batch=8, length=128, repeats=5)
     parser.add_argument("--texts", type=int, default=256, help="corpus size for the end-to-end run")
     parser.add_argument("--backends", default="jax,tensorflow,torch")
-    parser.add_argument("--out", default=str(REPO_ROOT / "reports"))
     args = parser.parse_args()
     import numpy as np
 

@@ -14,10 +14,7 @@ length (default 64 x 512), with the same seeded weights (written once by our
 Writes reports/bench_gpu.json and .md with the device name.
 """
 
-import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -25,10 +22,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import versions
+from common import run_json_child, shape_arguments, versions
 from forward import SIZE, forward_gflop
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Every child prints one JSON line last. `best` is the fastest of `repeats`
 # timed runs after warm-up (compilation, autotuning).
@@ -107,20 +102,11 @@ def worst_cosine(ours, reference, mask):
 
 
 def run_child(kind, dtype, args, workdir):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=os.pathsep.join([str(REPO_ROOT / "src")] + sys.path))
-    command = [sys.executable, "-c", CHILD, kind, dtype, str(args.batch), str(args.length), str(args.repeats)]
-    done = subprocess.run(command + [workdir, json.dumps(SIZE)], env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        return {"error": (done.stderr.strip().splitlines() or ["?"])[-1][:300]}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_json_child(CHILD, kind, dtype, args.batch, args.length, args.repeats, workdir, json.dumps(SIZE))
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--length", type=int, default=512)
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--out", default=str(REPO_ROOT / "reports"))
+    parser = shape_arguments(__doc__.splitlines()[0], batch=64, length=512, repeats=10)
     args = parser.parse_args()
 
     results = {}
