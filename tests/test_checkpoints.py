@@ -162,8 +162,12 @@ def test_a_task_gets_num_classes_from_id2label():
 
 def test_a_task_from_a_bare_backbone_gets_a_fresh_head_and_says_so_once():
     with pytest.warns(UserWarning, match="head is freshly initialized") as caught:
-        hub.DistilBertTextClassifier.from_preset(str(FIXTURES / "backbone"), num_classes=2)
+        classifier = hub.DistilBertTextClassifier.from_preset(str(FIXTURES / "backbone"), num_classes=2)
     assert len(caught) == 1
+    # Drawn as transformers draws a new head (N(0, 0.02)), not left at the zeros of a skipped initialization.
+    for layer in (classifier.pooled_dense, classifier.output_dense):
+        kernel = keras.ops.convert_to_numpy(layer.kernel)
+        assert 0 < np.abs(kernel).max() <= 0.04, f"{layer.name}: |kernel| up to {np.abs(kernel).max()}"
 
 
 def test_a_preset_name_resolves_offline_from_the_hugging_face_cache(tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import distilbert_hub as hub
-from harness.testing import tiny_backbone_for
+from harness.testing import draw_head_at_glorot_scale, tiny_backbone_for
 
 TEXTS = [
     "what a great movie",
@@ -29,6 +29,7 @@ def classifier(tiny_tokenizer):
     model = hub.DistilBertTextClassifier(
         backbone, num_classes=2, dropout=0.0, preprocessor=hub.DistilBertTextClassifierPreprocessor(tiny_tokenizer, 10)
     )
+    draw_head_at_glorot_scale(model)
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
     return model
 

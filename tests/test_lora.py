@@ -6,7 +6,7 @@ import pytest
 
 import distilbert_hub as hub
 from distilbert_hub.layers.initializers import skip_weight_initialization
-from harness.testing import tiny_backbone_for
+from harness.testing import draw_head_at_glorot_scale, tiny_backbone_for
 
 
 def trainable_count(model):
@@ -50,6 +50,7 @@ def test_a_classifier_fine_tunes_with_lora_and_the_loss_goes_down(tiny_tokenizer
     classifier = hub.DistilBertTextClassifier(
         tiny_backbone_for(tiny_tokenizer, dropout=0.0), num_classes=2, preprocessor=preprocessor, dropout=0.0
     )
+    draw_head_at_glorot_scale(classifier)
     classifier.enable_lora(2)
     head = sum(
         int(np.prod(v.shape)) for layer in (classifier.pooled_dense, classifier.output_dense) for v in layer.weights

@@ -58,3 +58,41 @@ def test_the_classifier_applies_its_output_activation(tiny_tokenizer):
     probabilities = keras.ops.convert_to_numpy(classifier(model_inputs("text_classifier", 10)))
     np.testing.assert_allclose(probabilities.sum(-1), 1.0, atol=1e-6)
     assert (probabilities > 0).all()
+
+
+def test_masked_lm_head_variables_carry_transformers_module_names(tiny_tokenizer):
+    # DistilBertForMaskedLM: vocab_transform, vocab_layer_norm, vocab_projector (tied; its own bias).
+    model = MODELS["masked_lm"](tiny_backbone_for(tiny_tokenizer, activation="relu"))
+    paths = {variable.path for variable in model.masked_lm_head.weights}
+    assert paths == {
+        "mlm_head/vocab_transform/kernel",
+        "mlm_head/vocab_transform/bias",
+        "mlm_head/vocab_layer_norm/gamma",
+        "mlm_head/vocab_layer_norm/beta",
+        "mlm_head/vocab_bias",
+    }, sorted(paths)
+    assert model.masked_lm_head.activation == "relu", "the head's activation is the backbone's (HF `activation`)"
+    assert keras.backend.standardize_dtype(model.input["mask_positions"].dtype) == "int32"
+
+
+@pytest.mark.parametrize("name", sorted(HEAD_LAYER_NAMES))
+def test_fresh_weights_follow_transformers_init(name, tiny_tokenizer):
+    """`DistilBertPreTrainedModel._init_weights`: Linear and Embedding weights
+    N(0, initializer_range=0.02), the heads' included (KerasHub's heads too),
+    biases zero, LayerNorm gains one. Keras truncates at 2 std, which leaves
+    a standard deviation of 0.0176."""
+    keras.utils.set_random_seed(0)
+    model = MODELS[name](tiny_backbone_for(tiny_tokenizer, hidden_dim=32, intermediate_dim=64))
+    wrong = []
+    for variable in model.weights:
+        value = keras.ops.convert_to_numpy(variable)
+        leaf = variable.path.rsplit("/", 1)[-1]
+        if leaf in ("kernel", "embeddings") and np.abs(value).max() > 0.04:
+            wrong.append(f"{variable.path}: |value| up to {np.abs(value).max():.3f}, beyond 2 std")
+        elif leaf in ("kernel", "embeddings") and value.size >= 256 and not 0.014 < value.std() < 0.021:
+            wrong.append(f"{variable.path}: std {value.std():.4f}")
+        elif leaf in ("bias", "beta", "vocab_bias") and np.any(value != 0):
+            wrong.append(f"{variable.path}: not zeros")
+        elif leaf == "gamma" and np.any(value != 1):
+            wrong.append(f"{variable.path}: not ones")
+    assert not wrong, "\n".join(wrong)

@@ -5,6 +5,7 @@ from distilbert_hub.convert.hf_weights import dense_entries
 from distilbert_hub.distilbert_multiple_choice_preprocessor import DistilBertMultipleChoicePreprocessor
 from distilbert_hub.input_checks import check_class_labels
 from distilbert_hub.layers.choice_reshape import FlattenChoices, UnflattenChoices
+from distilbert_hub.layers.initializers import weight_initializer
 from distilbert_hub.task import Task, check_backbone
 
 
@@ -25,10 +26,16 @@ class DistilBertMultipleChoice(Task):
         self.flatten_ids = FlattenChoices(dtype=backbone.dtype_policy, name="flatten_token_ids")
         self.flatten_mask = FlattenChoices(dtype=backbone.dtype_policy, name="flatten_padding_mask")
         self.pooled_dense = keras.layers.Dense(
-            backbone.hidden_dim, activation="relu", dtype=backbone.dtype_policy, name="pooled_dense"
+            backbone.hidden_dim,
+            activation="relu",
+            kernel_initializer=weight_initializer(),
+            dtype=backbone.dtype_policy,
+            name="pooled_dense",
         )
         self.output_dropout = keras.layers.Dropout(dropout, dtype=backbone.dtype_policy, name="output_dropout")
-        self.output_dense = keras.layers.Dense(1, dtype=backbone.dtype_policy, name="choice_score")
+        self.output_dense = keras.layers.Dense(
+            1, kernel_initializer=weight_initializer(), dtype=backbone.dtype_policy, name="choice_score"
+        )
         self.unflatten = UnflattenChoices(dtype=backbone.dtype_policy, name="logits")
 
         # === Functional Model ===

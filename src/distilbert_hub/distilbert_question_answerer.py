@@ -4,6 +4,7 @@ import numpy as np
 from distilbert_hub.convert.hf_weights import dense_entries
 from distilbert_hub.distilbert_question_answerer_preprocessor import DistilBertQuestionAnswererPreprocessor
 from distilbert_hub.input_checks import check_class_labels, concrete_values
+from distilbert_hub.layers.initializers import weight_initializer
 from distilbert_hub.task import Task, check_backbone
 
 
@@ -22,7 +23,9 @@ class DistilBertQuestionAnswerer(Task):
 
         # === Layers ===
         self.output_dropout = keras.layers.Dropout(dropout, dtype=backbone.dtype_policy, name="output_dropout")
-        self.output_dense = keras.layers.Dense(2, dtype=backbone.dtype_policy, name="qa_logits")
+        self.output_dense = keras.layers.Dense(
+            2, kernel_initializer=weight_initializer(), dtype=backbone.dtype_policy, name="qa_logits"
+        )
 
         # === Functional Model ===
         inputs = backbone.input

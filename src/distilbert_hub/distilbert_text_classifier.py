@@ -3,6 +3,7 @@ import keras
 from distilbert_hub.convert.hf_weights import dense_entries
 from distilbert_hub.distilbert_text_classifier_preprocessor import DistilBertTextClassifierPreprocessor
 from distilbert_hub.input_checks import check_class_labels
+from distilbert_hub.layers.initializers import weight_initializer
 from distilbert_hub.task import Task, check_backbone, hf_labels_config, hf_num_labels
 
 
@@ -37,11 +38,19 @@ class DistilBertTextClassifier(Task):
 
         # === Layers ===
         self.pooled_dense = keras.layers.Dense(
-            hidden_dim, activation="relu", dtype=backbone.dtype_policy, name="pooled_dense"
+            hidden_dim,
+            activation="relu",
+            kernel_initializer=weight_initializer(),
+            dtype=backbone.dtype_policy,
+            name="pooled_dense",
         )
         self.output_dropout = keras.layers.Dropout(dropout, dtype=backbone.dtype_policy, name="output_dropout")
         self.output_dense = keras.layers.Dense(
-            num_classes, activation=activation, dtype=backbone.dtype_policy, name="logits"
+            num_classes,
+            activation=activation,
+            kernel_initializer=weight_initializer(),
+            dtype=backbone.dtype_policy,
+            name="logits",
         )
 
         # === Functional Model ===

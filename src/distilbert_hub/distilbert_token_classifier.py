@@ -3,6 +3,7 @@ import keras
 from distilbert_hub.convert.hf_weights import dense_entries
 from distilbert_hub.distilbert_token_classifier_preprocessor import DistilBertTokenClassifierPreprocessor
 from distilbert_hub.input_checks import check_class_labels
+from distilbert_hub.layers.initializers import weight_initializer
 from distilbert_hub.task import Task, check_backbone, hf_labels_config, hf_num_labels
 
 
@@ -22,7 +23,9 @@ class DistilBertTokenClassifier(Task):
 
         # === Layers ===
         self.output_dropout = keras.layers.Dropout(dropout, dtype=backbone.dtype_policy, name="output_dropout")
-        self.output_dense = keras.layers.Dense(num_classes, dtype=backbone.dtype_policy, name="logits")
+        self.output_dense = keras.layers.Dense(
+            num_classes, kernel_initializer=weight_initializer(), dtype=backbone.dtype_policy, name="logits"
+        )
 
         # === Functional Model ===
         inputs = backbone.input
