@@ -25,6 +25,18 @@ class TestDistilBertBackbone(ModelTestCase):
         np.testing.assert_array_equal(
             keras.ops.convert_to_numpy(states[-1]), keras.ops.convert_to_numpy(backbone(token_inputs))
         )
+        assert backbone.hidden_states_model().name == f"{backbone.name}_hidden_states"
+
+    def test_from_preset_without_weights_keeps_the_config_only(self, tiny_backbone_kwargs, tmp_path):
+        saved = DistilBertBackbone(**tiny_backbone_kwargs)
+        saved.save_to_preset(tmp_path / "preset")
+        fresh = DistilBertBackbone.from_preset(tmp_path / "preset", load_weights=False)
+        assert fresh.get_config() == saved.get_config()
+        loaded = DistilBertBackbone.from_preset(tmp_path / "preset")
+        for kept, drawn, variable in zip(loaded.get_weights(), fresh.get_weights(), saved.weights):
+            if np.std(kept) > 0:  # drawn at random, not a constant like zeros or ones
+                assert not np.array_equal(kept, drawn), f"{variable.path} was loaded with load_weights=False"
+        keras.tree.map_structure(np.testing.assert_array_equal, loaded.get_weights(), saved.get_weights())
 
     def test_sinusoidal_table_equals_transformers(self):
         case_id = next(i for i in case_ids(kind="backbone") if "sinusoidal" in i)

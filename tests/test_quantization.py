@@ -8,7 +8,13 @@ import pytest
 
 import distilbert_hub as hub
 from harness.precision import QUANTIZATION_MODES, failures, measure
-from harness.testing import MODELS, assert_reloads_in_a_fresh_process, model_inputs, tiny_backbone_for
+from harness.testing import (
+    MODELS,
+    assert_reloads_in_a_fresh_process,
+    draw_head_at_glorot_scale,
+    model_inputs,
+    tiny_backbone_for,
+)
 
 INT8_CASES = (
     "backbone_deep_padded",
@@ -48,6 +54,7 @@ def test_lora_trains_on_an_int8_backbone(tiny_tokenizer):
     classifier = hub.DistilBertTextClassifier(
         tiny_backbone_for(tiny_tokenizer, dropout=0.0), num_classes=2, preprocessor=preprocessor, dropout=0.0
     )
+    draw_head_at_glorot_scale(classifier)
     classifier.backbone.quantize("int8")
     classifier.enable_lora(2)
     trainable = {v.path for v in classifier.trainable_weights}
@@ -100,3 +107,77 @@ def test_int8_inference_on_torch_uses_the_integer_gemm_with_identical_outputs(ti
     fast, used, reference = both_paths()
     assert used == 4 * backbone.num_layers, f"{used} integer GEMMs with LoRA on query and value"
     np.testing.assert_allclose(fast, reference, rtol=0, atol=1e-6)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="the integer GEMM path exists only on torch's CPU")
+def test_the_integer_gemm_applies_the_activation_and_survives_rows_at_the_quantizers_epsilon(monkeypatch):
+    """A zero row and rows a few times the abs-max quantizer's epsilon (a
+    padded position, a dead unit) scale as in Keras' path, compared relative
+    to their size (zero biases keep them small), and a Dense built with an
+    activation applies it."""
+    import torch
+
+    from distilbert_hub.layers.distilbert_dense import DistilBertDense
+
+    rng = np.random.default_rng(0)
+    layer = DistilBertDense(5, activation="relu")
+    layer.build((None, 8))
+    layer.set_weights([rng.normal(0, 0.5, (8, 5)).astype("float32"), np.zeros(5, "float32")])
+    layer.quantize("int8")
+    x = rng.normal(0, 1, (4, 8)).astype("float32")
+    x[1] = 0.0
+    x[2] = 3 * keras.config.epsilon() * np.sign(x[2])
+    calls = []
+    int_mm = torch._int_mm
+    monkeypatch.setattr(torch, "_int_mm", lambda *args: calls.append(1) or int_mm(*args))
+    with torch.no_grad():
+        fast = keras.ops.convert_to_numpy(layer(x))
+    with torch.enable_grad():
+        reference = keras.ops.convert_to_numpy(layer(x))
+    assert calls, "the integer GEMM did not run"
+    assert np.isfinite(fast).all() and (fast >= 0).all() and (fast == 0).any()
+    assert (fast[2] > 0).any()
+    np.testing.assert_allclose(fast, reference, rtol=1e-5, atol=1e-12)
+
+
+@pytest.mark.skipif(
+    not hasattr(keras.quantizers, "Int8QuantizationConfig"), reason="weight-only int8 needs Keras' QuantizationConfig"
+)
+def test_weight_only_int8_takes_keras_path(tiny_tokenizer, monkeypatch):
+    """Without an activation quantizer the inputs stay float: no integer GEMM
+    applies, and the outputs are Keras' own."""
+    keras.utils.set_random_seed(0)
+    backbone = tiny_backbone_for(tiny_tokenizer, dropout=0.0)
+    x = model_inputs("backbone", tiny_tokenizer.vocabulary_size())
+    float_outputs = backbone.predict_on_batch(x)
+    backbone.quantize("int8", config=keras.quantizers.Int8QuantizationConfig(activation_quantizer=None))
+    if keras.backend.backend() == "torch":
+        import torch
+
+        monkeypatch.setattr(torch, "_int_mm", lambda *args: pytest.fail("integer GEMM on float inputs"))
+    outputs = backbone.predict_on_batch(x)
+    cosine = (
+        (outputs * float_outputs).sum(-1) / np.linalg.norm(outputs, axis=-1) / np.linalg.norm(float_outputs, axis=-1)
+    )
+    assert cosine.min() > 0.99, cosine.min()
+
+
+def test_a_quantized_backbones_config_keeps_its_own_policy(tiny_tokenizer):
+    plain = tiny_backbone_for(tiny_tokenizer, dtype="mixed_bfloat16")
+    assert plain.get_config()["dtype"] == keras.dtype_policies.serialize(plain.dtype_policy)
+    plain.quantize("int8")
+    for _ in range(2):  # the second round trip starts from a backbone whose policy is a map
+        plain = hub.DistilBertBackbone.from_config(plain.get_config())
+        assert isinstance(plain.dtype_policy, keras.dtype_policies.DTypePolicyMap)
+        assert plain.dtype_policy.default_policy.name == "mixed_bfloat16"
+        quantized = [layer for layer in plain._flatten_layers() if layer.quantization_mode == "int8"]
+        assert len(quantized) == 6 * plain.num_layers, [layer.path for layer in quantized]
+        assert {layer.compute_dtype for layer in quantized} == {"bfloat16"}
+
+
+def test_lora_is_not_merged_into_int8_kernels(tiny_tokenizer):
+    backbone = tiny_backbone_for(tiny_tokenizer)
+    backbone.quantize("int8")
+    backbone.enable_lora(2)
+    with pytest.raises(ValueError, match=r"cannot merge LoRA into quantized kernels \['transformer_layer_0/attention/"):
+        backbone.merge_lora_weights()

@@ -314,10 +314,3 @@ class DistilBertBackbone(FunctionalModel):
                 quantized_policy_map(self, self._flatten_layers(include_self=False)) or self.dtype_policy
             ),
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)
