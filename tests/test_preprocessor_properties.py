@@ -216,3 +216,13 @@ def test_windows_that_drop_the_context_tail_are_refused():
     for broken in ([window([1, 2, 3, 4]), window([3, 4, 5])], [window([1, 2, 3, 4]), window([4, 5, 6])]):
         with pytest.raises(RuntimeError, match=r"row 0: the overflow windows of tokenizers .* do not cover"):
             _check_windows_cover(broken, [1, 2, 3, 4, 5, 6], 2, 0)
+
+
+def test_packed_inputs_are_int32_and_a_one_segment_tuple_is_a_single_text(tiny_tokenizer):
+    # KerasHub's preprocessors return int32 ids and mask; a tuple holds segments.
+    preprocessor = hub.DistilBertTextClassifierPreprocessor(tiny_tokenizer, sequence_length=8)
+    packed = preprocessor(["the cat sat", "a dog"])
+    assert {key: value.dtype for key, value in packed.items()} == {"token_ids": np.int32, "padding_mask": np.int32}
+    single = preprocessor("the cat sat")
+    for key, value in preprocessor(("the cat sat",)).items():
+        np.testing.assert_array_equal(value, single[key], err_msg=f"{key}: ('text',) is not 'text'")

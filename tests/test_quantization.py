@@ -97,6 +97,7 @@ def test_int8_inference_on_torch_uses_the_integer_gemm_with_identical_outputs(ti
 
     fast, used, reference = both_paths()
     assert used == 6 * backbone.num_layers, f"{used} integer GEMMs for {backbone.num_layers} blocks"
+    assert len(calls) == used, "the integer GEMM ran while gradients were recorded (it has no gradient)"
     # The same int32 products; the float scaling may round an ulp apart.
     np.testing.assert_allclose(fast, reference, rtol=0, atol=1e-6)
 

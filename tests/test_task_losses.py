@@ -72,3 +72,5 @@ def test_the_head_dropout_comes_from_the_field_transformers_reads(cls, field):
     # classification dropout.
     config = {"dropout": 0.1, "seq_classif_dropout": 0.2, "qa_dropout": 0.3, "id2label": {"0": "A", "1": "B"}}
     assert cls.head_kwargs_from_hf_config(config)["dropout"] == config[field]
+    # A config.json without the field (older writers) keeps the head's default.
+    assert "dropout" not in cls.head_kwargs_from_hf_config({k: v for k, v in config.items() if k != field})

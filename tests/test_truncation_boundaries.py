@@ -33,3 +33,12 @@ def test_a_fit_that_would_empty_the_cut_segment_is_refused(truncate, first, seco
 def test_one_token_over_is_cut_from_the_segment_the_strategy_names():
     assert kept_lengths(4, 2, 5, "only_first") == (3, 2)
     assert kept_lengths(2, 4, 5, "only_second") == (2, 3)
+
+
+def test_a_refused_pair_in_a_batch_is_named_by_its_row(tiny_tokenizer):
+    import distilbert_hub as hub
+
+    preprocessor = hub.DistilBertTextClassifierPreprocessor(tiny_tokenizer, sequence_length=8, truncate="only_second")
+    firsts, seconds = ["the cat", "the quick brown fox jumps over the dog"], ["a dog", "a cat"]
+    with pytest.raises(ValueError, match="row 1: truncate='only_second' cannot fit"):
+        preprocessor((firsts, seconds))

@@ -32,13 +32,84 @@ EQUIVALENT = [
         "a `None` default where `False` was: both falsy in the test that reads it",
     ),
     (
-        r"training=None|, \)",
+        r"training=None|\btraining\b[^\n]*, \)",
         "equivalent",
         "Keras passes the outer call's `training` to nested layers when it is None or left out",
     ),
+    (
+        r'"loss_weights": \{[^}]*(XX\w+XX|START_LOGITS|END_LOGITS)',
+        "equivalent",
+        "Keras flattens a dict of loss weights in output order: a renamed key with the same 0.5 is the same weights",
+    ),
+    (
+        r"clamp_\((None, high|low, None|low, |, high)\)",
+        "equivalent",
+        "inputs x 127 / (max|inputs| + eps) lies strictly inside [-127, 127]: the clamp never binds",
+    ),
+    (r"self\.built = (None|False)", "equivalent", "Keras' build wrapper sets `built = True` after `build` returns"),
+    (
+        r"ops\.cast\(mask_positions, None\)",
+        "equivalent",
+        "positions cast to float32 stay exact below 2**24, and take_along_axis casts its indices back",
+    ),
+    (
+        r"include_self=True",
+        "equivalent",
+        "the model itself is no Dense and has no quantization mode, so the filter drops it",
+    ),
+    (
+        r"return policy_map if \(len\(policy_map\)\) or True",
+        "equivalent",
+        "an empty `DTypePolicyMap` is falsy like None: the caller's `or self.dtype_policy` takes over",
+    ),
+    (
+        r'isinstance\(x, dict\) or|\(isinstance\(x, dict\) and "token_ids" in x\) or True|\)\[\+1\] if isinstance'
+        r"|np\.iinfo\(None\)",
+        "equivalent",
+        "labels are checked after `check_inputs`, so `x` is a dict holding 2-D `token_ids` there",
+    ),
+    (
+        r'MeanSquaredError\(\), "(XXmetricsXX|METRICS)": \[\]',
+        "equivalent",
+        "no metrics either way: `compile` takes a missing default as None, the same as []",
+    ),
+    (
+        r'getattr\(layer, "lora_enabled", (True)?\)|getattr\(self, "inputs_quantizer", \)',
+        "equivalent",
+        "every Keras 3 Dense has `lora_enabled`, and every int8 one `inputs_quantizer`: the default is never read",
+    ),
+    (r"h5py\.File\(filepath, \)", "equivalent", "h5py opens a file read-only by default"),
+    (
+        r"ops\.cast\((scores|padding_mask|token_ids), None\)",
+        "equivalent",
+        "a cast to None is a cast to floatx (float32): the scores are float32 already, a float mask selects "
+        "as a bool one, and float32 ids are exact below 2**24",
+    ),
+    (
+        r"ops\.cast\(positions, None\)",
+        "equivalent",
+        "float32 positions added to float32 embeddings: the same sum; under mixed precision one bf16 rounding "
+        "fewer before the LayerNorm casts to bf16",
+    ),
+    (r"shape\(token_ids\)\[\+1\]|token_ids\.shape\[\+1\]", "equivalent", "ids are 2-D (checked): axis 1 is the last"),
+    (
+        r'filterwarnings\("ignore", \)',
+        "equivalent",
+        "the filter wraps one softmax call, which raises no other warning",
+    ),
+    (
+        r"np\.asarray\(p, \)",
+        "equivalent",
+        "the int64 pieces are written into the int32 id array: the same values",
+    ),
+    (
+        r"batch_size=(33|None), verbose|predict\(windows\.model_inputs\(\), verbose=0\)|verbose=None\)",
+        "equivalent",
+        "the batch size changes no window's logits, and Keras' predict is silent for verbose=None as for 0",
+    ),
     (r"approximate=None", "equivalent", "`approximate=None` is falsy: the exact erf GELU either way"),
     (
-        r"dtype=None\)|np\.(arange|empty)\([^)]*, \)",
+        r"dtype=None\)|np\.(arange|empty)\(.*, \)$",
         "equivalent",
         "numpy's default dtype is float64 (or int64 promoted to float64 by the next operation)",
     ),
@@ -67,6 +138,9 @@ def classify(name, changed):
     for pattern, kind, why in EQUIVALENT:
         if re.search(pattern, added):
             return kind, why
+    removed = "\n".join(line for line in changed if line.startswith("-"))
+    if "training=training" in removed and added and "training" not in added:
+        return "equivalent", "Keras passes the outer call's `training` to nested layers when it is None or left out"
     if OTHER_TIERS.search(name):
         return "other tier", OTHER_TIERS_WHY
     if re.search(r"name=(None|\"XX|\"[A-Z_]+\")", text):
