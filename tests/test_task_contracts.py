@@ -117,3 +117,11 @@ def test_answer_keeps_the_pipelines_default_span_limit_and_prints_nothing(tiny_t
     monkeypatch.undo()
     model.answer([question], [context])
     assert capsys.readouterr().out == ""
+
+
+def test_mask_positions_outside_the_sequence_are_refused_in_the_tasks_name(tiny_tokenizer):
+    model = MODELS["masked_lm"](tiny_backbone_for(tiny_tokenizer))
+    x = model_inputs("masked_lm", tiny_tokenizer.vocabulary_size())
+    x["mask_positions"][1, 0] = x["token_ids"].shape[-1]
+    with pytest.raises(ValueError, match=r"^DistilBertMaskedLM: mask position 7 at index \(1, 0\) is outside"):
+        model.predict(x, verbose=0)
