@@ -113,3 +113,51 @@ class TestDistilBertBackbone(ModelTestCase):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             backbone({"token_ids": np.array([[5]], "int32"), "padding_mask": np.array([[1]], "int32")})
+
+
+# Saved LoRA files and `get_layout_map` key on these paths, and users reach
+# layers by these names: they are part of the interface.
+BLOCK_WEIGHTS = [
+    "attention/query/kernel", "attention/query/bias", "attention/key/kernel", "attention/key/bias",
+    "attention/value/kernel", "attention/value/bias", "attention/attention_output/kernel",
+    "attention/attention_output/bias", "attention_layer_norm/gamma", "attention_layer_norm/beta",
+    "intermediate/kernel", "intermediate/bias", "output/kernel", "output/bias",
+    "output_layer_norm/gamma", "output_layer_norm/beta",
+]  # fmt: skip
+
+
+def test_weight_paths_and_layer_names_are_stable(tiny_backbone_kwargs):
+    backbone = DistilBertBackbone(**tiny_backbone_kwargs)
+    expected = {"embeddings/token_embedding", "embeddings/position_embedding"}
+    expected |= {"embeddings/layer_norm/gamma", "embeddings/layer_norm/beta"}
+    expected |= {f"transformer_layer_{i}/{path}" for i in range(backbone.num_layers) for path in BLOCK_WEIGHTS}
+    assert sorted(v.path for v in backbone.weights) == sorted(expected)
+    names = [layer.name for layer in backbone.embeddings._flatten_layers(include_self=False)]
+    assert sorted(names) == ["dropout", "layer_norm"]
+    block = backbone.transformer_layers[0]
+    assert sorted(layer.name for layer in block._flatten_layers(include_self=False)) == sorted(
+        ["attention", "query", "key", "value", "attention_output", "attention_dropout"]
+        + ["attention_layer_norm", "intermediate", "output", "output_dropout", "output_layer_norm"]
+    )
+
+
+def test_layers_built_alone_take_their_documented_defaults():
+    from distilbert_hub.layers.distilbert_attention import DistilBertAttention
+    from distilbert_hub.layers.distilbert_embedding import DistilBertEmbedding
+    from distilbert_hub.layers.distilbert_transformer_layer import DistilBertTransformerLayer
+
+    block = DistilBertTransformerLayer(num_heads=2, hidden_dim=8, intermediate_dim=16).get_config()
+    assert (block["dropout"], block["attention_dropout"], block["activation"]) == (0.0, 0.0, "gelu")
+    assert DistilBertAttention(num_heads=2, hidden_dim=8).get_config()["dropout"] == 0.0
+    embedding = DistilBertEmbedding(vocabulary_size=10, max_sequence_length=4, hidden_dim=8).get_config()
+    assert (embedding["dropout"], embedding["sinusoidal_position_embedding"]) == (0.0, False)
+
+
+def test_the_dropout_rates_reach_every_dropout_layer(tiny_backbone_kwargs):
+    backbone = DistilBertBackbone(**tiny_backbone_kwargs, dropout=0.15, attention_dropout=0.25)
+    rates = {
+        layer.name: layer.rate
+        for layer in backbone._flatten_layers(include_self=False)
+        if isinstance(layer, keras.layers.Dropout)
+    }
+    assert rates == {"dropout": 0.15, "output_dropout": 0.15, "attention_dropout": 0.25}, rates
