@@ -32,11 +32,6 @@ EQUIVALENT = [
         "a `None` default where `False` was: both falsy in the test that reads it",
     ),
     (
-        r"training=None|\btraining\b[^\n]*, \)",
-        "equivalent",
-        "Keras passes the outer call's `training` to nested layers when it is None or left out",
-    ),
-    (
         r'"loss_weights": \{[^}]*(XX\w+XX|START_LOGITS|END_LOGITS)',
         "equivalent",
         "Keras flattens a dict of loss weights in output order: a renamed key with the same 0.5 is the same weights",
@@ -138,9 +133,11 @@ def classify(name, changed):
     for pattern, kind, why in EQUIVALENT:
         if re.search(pattern, added):
             return kind, why
-    removed = "\n".join(line for line in changed if line.startswith("-"))
-    if "training=training" in removed and added and "training" not in added:
-        return "equivalent", "Keras passes the outer call's `training` to nested layers when it is None or left out"
+    # `training` left out or None: only when nothing else on the line changed.
+    removed = "\n".join(line[1:] for line in changed if line.startswith("-"))
+    for form in ("training=None", ""):
+        if "training=training" in removed and added and added[1:] == removed.replace("training=training", form):
+            return "equivalent", "Keras passes the outer call's `training` to nested layers when it is None or left out"
     if OTHER_TIERS.search(name):
         return "other tier", OTHER_TIERS_WHY
     if re.search(r"name=(None|\"XX|\"[A-Z_]+\")", text):
