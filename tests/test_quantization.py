@@ -26,6 +26,17 @@ INT8_CASES = (
 )
 
 
+@pytest.fixture
+def integer_gemm_calls(monkeypatch):
+    """One entry per `torch._int_mm` call while the test runs."""
+    import torch
+
+    calls = []
+    int_mm = torch._int_mm
+    monkeypatch.setattr(torch, "_int_mm", lambda *args: calls.append(1) or int_mm(*args))
+    return calls
+
+
 @pytest.mark.parametrize("case_id", INT8_CASES)
 def test_int8_stays_within_its_cosine_bar(case_id):
     results = measure(case_id, "float32", quantize="int8")
@@ -68,7 +79,7 @@ def test_lora_trains_on_an_int8_backbone(tiny_tokenizer):
 
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="the integer GEMM path exists only on torch's CPU")
-def test_int8_inference_on_torch_uses_the_integer_gemm_with_identical_outputs(tiny_tokenizer, monkeypatch):
+def test_int8_inference_on_torch_uses_the_integer_gemm_with_identical_outputs(tiny_tokenizer, integer_gemm_calls):
     """`predict` (no gradients) takes `torch._int_mm`; a call that records
     gradients takes Keras' own int8 path. Both accumulate in int32 and scale
     alike: the outputs agree to float32 rounding. With LoRA on, Keras' path runs (its update
@@ -83,9 +94,7 @@ def test_int8_inference_on_torch_uses_the_integer_gemm_with_identical_outputs(ti
         if isinstance(layer, keras.layers.Dense):  # biases start at zero: make them count
             layer.bias.assign(rng.normal(0, 0.5, layer.bias.shape).astype("float32"))
     x = model_inputs("backbone", tiny_tokenizer.vocabulary_size())
-    calls = []
-    int_mm = torch._int_mm
-    monkeypatch.setattr(torch, "_int_mm", lambda *args: calls.append(1) or int_mm(*args))
+    calls = integer_gemm_calls
 
     def both_paths():
         calls.clear()
@@ -111,7 +120,7 @@ def test_int8_inference_on_torch_uses_the_integer_gemm_with_identical_outputs(ti
 
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="the integer GEMM path exists only on torch's CPU")
-def test_the_integer_gemm_applies_the_activation_and_survives_rows_at_the_quantizers_epsilon(monkeypatch):
+def test_the_integer_gemm_applies_the_activation_and_survives_rows_at_the_quantizers_epsilon(integer_gemm_calls):
     """A zero row and rows a few times the abs-max quantizer's epsilon (a
     padded position, a dead unit) scale as in Keras' path, compared relative
     to their size (zero biases keep them small), and a Dense built with an
@@ -128,14 +137,11 @@ def test_the_integer_gemm_applies_the_activation_and_survives_rows_at_the_quanti
     x = rng.normal(0, 1, (4, 8)).astype("float32")
     x[1] = 0.0
     x[2] = 3 * keras.config.epsilon() * np.sign(x[2])
-    calls = []
-    int_mm = torch._int_mm
-    monkeypatch.setattr(torch, "_int_mm", lambda *args: calls.append(1) or int_mm(*args))
     with torch.no_grad():
         fast = keras.ops.convert_to_numpy(layer(x))
     with torch.enable_grad():
         reference = keras.ops.convert_to_numpy(layer(x))
-    assert calls, "the integer GEMM did not run"
+    assert integer_gemm_calls, "the integer GEMM did not run"
     assert np.isfinite(fast).all() and (fast >= 0).all() and (fast == 0).any()
     assert (fast[2] > 0).any()
     np.testing.assert_allclose(fast, reference, rtol=1e-5, atol=1e-12)
