@@ -6,6 +6,7 @@ from keras import ops
 
 from distilbert_hub.layers.distilbert_dense import DistilBertDense
 from distilbert_hub.layers.initializers import weight_initializer
+from distilbert_hub.layers.sublayer_call import call_sublayer
 
 
 @keras.saving.register_keras_serializable(package="distilbert_hub")
@@ -52,9 +53,9 @@ class DistilBertAttention(keras.layers.Layer):
         return ops.transpose(x, (0, 2, 1, 3))
 
     def call(self, hidden_states, padding_mask=None, training=None):
-        query = self._split_heads(self.query_dense(hidden_states))
-        key = self._split_heads(self.key_dense(hidden_states))
-        value = self._split_heads(self.value_dense(hidden_states))
+        query = self._split_heads(call_sublayer(self.query_dense, hidden_states))
+        key = self._split_heads(call_sublayer(self.key_dense, hidden_states))
+        value = self._split_heads(call_sublayer(self.value_dense, hidden_states))
 
         scores = ops.matmul(query, ops.transpose(key, (0, 1, 3, 2)))
         scores = ops.cast(scores, "float32") * (self.head_dim**-0.5)
@@ -66,13 +67,13 @@ class DistilBertAttention(keras.layers.Layer):
             # (one-token) sequence here.
             warnings.filterwarnings("ignore", "You are using a softmax over axis")
             weights = ops.softmax(scores, axis=-1)
-        weights = self.dropout_layer(ops.cast(weights, value.dtype), training=training)
+        weights = call_sublayer(self.dropout_layer, ops.cast(weights, value.dtype), training=training)
 
         context = ops.matmul(weights, value)
         context = ops.transpose(context, (0, 2, 1, 3))
         batch, length = ops.shape(hidden_states)[0], ops.shape(hidden_states)[1]
         context = ops.reshape(context, (batch, length, self.hidden_dim))
-        return self.output_dense(context)
+        return call_sublayer(self.output_dense, context)
 
     def compute_output_shape(self, hidden_states_shape, padding_mask_shape=None):
         return hidden_states_shape

@@ -3,6 +3,7 @@ import numpy as np
 from keras import ops
 
 from distilbert_hub.layers.initializers import weight_initializer
+from distilbert_hub.layers.sublayer_call import call_sublayer
 
 
 def sinusoidal_position_table(num_positions, dim):
@@ -85,8 +86,8 @@ class DistilBertEmbedding(keras.layers.Layer):
         embeddings = ops.take(self.token_embedding, token_ids, axis=0)
         positions = ops.slice(ops.convert_to_tensor(self.position_embedding), (0, 0), (length, self.hidden_dim))
         embeddings = embeddings + ops.cast(positions, embeddings.dtype)
-        embeddings = self.layer_norm(embeddings)
-        return self.dropout_layer(embeddings, training=training)
+        embeddings = call_sublayer(self.layer_norm, embeddings)
+        return call_sublayer(self.dropout_layer, embeddings, training=training)
 
     def compute_output_shape(self, token_ids_shape):
         return tuple(token_ids_shape) + (self.hidden_dim,)

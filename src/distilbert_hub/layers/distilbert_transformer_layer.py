@@ -4,6 +4,7 @@ from keras import ops
 from distilbert_hub.layers.distilbert_attention import DistilBertAttention
 from distilbert_hub.layers.distilbert_dense import DistilBertDense
 from distilbert_hub.layers.initializers import weight_initializer
+from distilbert_hub.layers.sublayer_call import call_sublayer
 
 ACTIVATIONS = ("gelu", "relu")
 
@@ -86,13 +87,13 @@ class DistilBertTransformerLayer(keras.layers.Layer):
         self.built = True
 
     def call(self, hidden_states, padding_mask=None, training=None):
-        attended = self.attention(hidden_states, padding_mask=padding_mask, training=training)
-        hidden_states = self.attention_layer_norm(attended + hidden_states)
-        feed_forward = self.intermediate_dense(hidden_states)
+        attended = call_sublayer(self.attention, hidden_states, padding_mask=padding_mask, training=training)
+        hidden_states = call_sublayer(self.attention_layer_norm, attended + hidden_states)
+        feed_forward = call_sublayer(self.intermediate_dense, hidden_states)
         feed_forward = apply_activation(feed_forward, self.activation)
-        feed_forward = self.output_dense(feed_forward)
-        feed_forward = self.output_dropout(feed_forward, training=training)
-        return self.output_layer_norm(feed_forward + hidden_states)
+        feed_forward = call_sublayer(self.output_dense, feed_forward)
+        feed_forward = call_sublayer(self.output_dropout, feed_forward, training=training)
+        return call_sublayer(self.output_layer_norm, feed_forward + hidden_states)
 
     def compute_output_shape(self, hidden_states_shape, padding_mask_shape=None):
         return hidden_states_shape
