@@ -67,8 +67,13 @@ def inputs(ids=IDS, mask=MASK, **extra):
 BAD_MODEL_INPUTS = {
     "id equal to the vocabulary size": (inputs(np.where(IDS == 6, V, IDS)), ValueError, f"token id {V} at index"),
     "negative id": (inputs(np.where(IDS == 6, -1, IDS)), ValueError, "token id -1 at index"),
-    "fractional float ids": (inputs(IDS + 0.7), TypeError, "'token_ids' must hold integers; got dtype float64"),
-    "integral float ids": (inputs(IDS.astype("float32")), TypeError, "'token_ids' must hold integers"),
+    "fractional float ids": (
+        inputs(np.where(IDS == 7, 7.5, IDS)),
+        TypeError,
+        r"'token_ids' must hold integers; got dtype float64 \(e\.g\. 7\.5 at index \(1, 1\)\)\. Cast",
+    ),
+    "integral float ids": (inputs(IDS.astype("float32")), TypeError, r"must hold integers; got dtype float32\. Cast"),
+    "string ids": (inputs(IDS.astype(str)), TypeError, r"must hold integers; got dtype <U\d+\. Cast"),
     "padding mask of 2": (inputs(mask=MASK * 2), ValueError, "'padding_mask' holds 2"),
     "padding mask of -1": (inputs(mask=-MASK), ValueError, "'padding_mask' holds -1"),
     "float padding mask": (inputs(mask=MASK * 0.5), TypeError, "'padding_mask' must hold 0/1 integers or booleans"),
@@ -132,7 +137,7 @@ BAD_TRAINING = {
     "float labels": (
         lambda m: m["classifier"].fit(LABELLED, np.array([0.7, 1.9]), verbose=0),
         TypeError,
-        "class labels must be integers",
+        r"class labels must be integers in \[0, 3\); got dtype float\d+ \(e\.g\. 0\.7\d*\)\. Cast",
     ),
     "float labels (train_on_batch)": (
         lambda m: m["classifier"].train_on_batch(LABELLED, np.array([0.0, 1.0])),
@@ -199,7 +204,7 @@ BAD_TRAINING = {
     "float mask positions": (
         lambda m: m["masked_lm"](inputs(mask_positions=np.array([[1.0], [2.0]]))),
         TypeError,
-        "'mask_positions' must hold integers",
+        "DistilBertMaskedLM: 'mask_positions' must hold integers",
     ),
     "mask positions of another batch": (
         lambda m: m["masked_lm"](inputs(mask_positions=np.array([[1], [1], [1]]))),
@@ -369,6 +374,11 @@ BAD_TEXT_INPUTS = {
         "activation",
     ),
     "zero layers": (lambda m: hub.DistilBertBackbone(V, 0, 2, 8, 16), ValueError, "num_layers must be a positive"),
+    "a symbolic input longer than max_sequence_length": (
+        lambda m: m["backbone"]({name: keras.Input(shape=(9,), dtype="int32") for name in ("token_ids", "padding_mask")}),
+        ValueError,
+        "input sequence length 9 exceeds max_sequence_length=8",
+    ),
 }
 
 

@@ -46,7 +46,7 @@ def check_integer_array(values, name, model_name):
         if values.dtype.kind == "f" and values.size:
             fractional = values != np.round(values)
             if fractional.any():
-                shown = f" (e.g. {values[_first(fractional)]!r} at index {_first(fractional)})"
+                shown = f" (e.g. {values[_first(fractional)].item()!r} at index {_first(fractional)})"
         raise TypeError(
             f"{model_name}: '{name}' must hold integers; got dtype {values.dtype}{shown}. Cast with .astype('int32')."
         )
@@ -137,8 +137,8 @@ def check_mask_positions(inputs, model_name):
             )
 
 
-def check_class_labels(y, num_classes, model_name, ignore=None):
-    """Integer labels in [0, num_classes) (and `ignore`, if given)."""
+def check_class_labels(y, num_classes, model_name):
+    """Integer labels in [0, num_classes)."""
     if y is None:
         return
     labels = concrete_values(y)
@@ -147,11 +147,9 @@ def check_class_labels(y, num_classes, model_name, ignore=None):
     if labels.dtype.kind not in "iu":
         raise TypeError(
             f"{model_name}: class labels must be integers in [0, {num_classes}); got dtype "
-            f"{labels.dtype}" + (f" (e.g. {labels.flat[0]!r})" if labels.size else "") + ". Cast with .astype('int32')."
+            f"{labels.dtype}" + (f" (e.g. {labels.flat[0].item()!r})" if labels.size else "") + ". Cast with .astype('int32')."
         )
     valid = (labels >= 0) & (labels < num_classes)
-    if ignore is not None:
-        valid |= labels == ignore
     if not valid.all():
         index = _first(~valid)
         raise ValueError(
