@@ -375,7 +375,9 @@ BAD_TEXT_INPUTS = {
     ),
     "zero layers": (lambda m: hub.DistilBertBackbone(V, 0, 2, 8, 16), ValueError, "num_layers must be a positive"),
     "a symbolic input longer than max_sequence_length": (
-        lambda m: m["backbone"]({name: keras.Input(shape=(9,), dtype="int32") for name in ("token_ids", "padding_mask")}),
+        lambda m: m["backbone"](
+            {name: keras.Input(shape=(9,), dtype="int32") for name in ("token_ids", "padding_mask")}
+        ),
         ValueError,
         "input sequence length 9 exceeds max_sequence_length=8",
     ),

@@ -1,6 +1,6 @@
 import keras
 
-from distilbert_hub.functional_model import CheckedFunctional, FunctionalModel
+from distilbert_hub.functional_model import CheckedFunctional, FunctionalModel, one_garbage_collection
 from distilbert_hub.hardware import warn_if_bf16_is_emulated
 from distilbert_hub.input_checks import check_token_inputs
 from distilbert_hub.layers.distilbert_embedding import DistilBertEmbedding
@@ -211,14 +211,15 @@ class DistilBertBackbone(FunctionalModel):
         quantized = [layer.path for layer in layers if layer.quantization_mode is not None]
         if quantized:
             raise ValueError(f"cannot merge LoRA into quantized kernels {quantized}; merge before quantize().")
-        for layer in layers:
-            merged = keras.ops.convert_to_numpy(layer.kernel)
-            layer._tracker.unlock()
-            del layer.lora_kernel_a
-            del layer.lora_kernel_b
-            layer._tracker.lock()
-            layer.lora_enabled, layer.lora_rank, layer.lora_alpha = False, None, None
-            layer.kernel.assign(merged)
+        with one_garbage_collection():
+            for layer in layers:
+                merged = keras.ops.convert_to_numpy(layer.kernel)
+                layer._tracker.unlock()
+                del layer.lora_kernel_a
+                del layer.lora_kernel_b
+                layer._tracker.lock()
+                layer.lora_enabled, layer.lora_rank, layer.lora_alpha = False, None, None
+                layer.kernel.assign(merged)
         for variable in self.weights:
             variable.trainable = True
         self.embeddings.position_embedding.trainable = not self.sinusoidal_position_embedding

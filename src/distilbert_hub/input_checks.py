@@ -147,7 +147,9 @@ def check_class_labels(y, num_classes, model_name):
     if labels.dtype.kind not in "iu":
         raise TypeError(
             f"{model_name}: class labels must be integers in [0, {num_classes}); got dtype "
-            f"{labels.dtype}" + (f" (e.g. {labels.flat[0].item()!r})" if labels.size else "") + ". Cast with .astype('int32')."
+            f"{labels.dtype}"
+            + (f" (e.g. {labels.flat[0].item()!r})" if labels.size else "")
+            + ". Cast with .astype('int32')."
         )
     valid = (labels >= 0) & (labels < num_classes)
     if not valid.all():
