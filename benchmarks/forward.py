@@ -45,7 +45,8 @@ def best(run, warmup=2):
         start = time.perf_counter(); run(); times.append(time.perf_counter() - start)
     return min(times)
 texts = json.load(open(os.path.join(workdir, "texts.json")))
-result = {}
+end_to_end_batches = json.load(open(os.path.join(workdir, "end_to_end_batches.json")))
+result = {"end_to_end_s": {}, "end_to_end_by_length_s": {}}
 if kind == "export":
     os.environ["KERAS_BACKEND"] = "torch"
     import keras, distilbert_hub as hub
@@ -77,22 +78,23 @@ elif kind == "transformers":
     classifier = transformers.pipeline(
         "text-classification", model=transformers.AutoModelForSequenceClassification.from_pretrained(directory),
         tokenizer=transformers.AutoTokenizer.from_pretrained(directory), device=-1)
-    run = lambda: classifier(texts, batch_size=batch, truncation=True, max_length=length,
-                             function_to_apply="none", top_k=None)
-    result["end_to_end_s"] = best(run, warmup=1)
+    tokenizer, model = classifier.tokenizer, classifier.model
+    for size in end_to_end_batches:
+        run = lambda: classifier(texts, batch_size=size, truncation=True, max_length=length,
+                                 function_to_apply="none", top_k=None)
+        result["end_to_end_s"][size] = best(run, warmup=1)
+        # The same model and tokenizer with our batching (longest first, each
+        # batch padded to its longest row): what length grouping alone buys.
+        def by_length():
+            encoded = tokenizer(texts, truncation=True, max_length=length)["input_ids"]
+            order = sorted(range(len(texts)), key=lambda i: -len(encoded[i]))
+            with torch.inference_mode():
+                for start in range(0, len(order), size):
+                    rows = {"input_ids": [encoded[i] for i in order[start:start + size]]}
+                    model(**tokenizer.pad(rows, return_tensors="pt")).logits.numpy()
+        result["end_to_end_by_length_s"][size] = best(by_length, warmup=1)
     logits = [[{d["label"]: d["score"] for d in row}[f"LABEL_{i}"] for i in range(2)] for row in run()]
     np.save(os.path.join(workdir, "logits_transformers.npy"), np.array(logits, "float32"))
-    # The same model and tokenizer with our batching (longest first, each batch
-    # padded to its longest row): what length grouping alone buys transformers.
-    tokenizer, model = classifier.tokenizer, classifier.model
-    def by_length():
-        encoded = tokenizer(texts, truncation=True, max_length=length)["input_ids"]
-        order = sorted(range(len(texts)), key=lambda i: -len(encoded[i]))
-        with torch.inference_mode():
-            for start in range(0, len(order), batch):
-                rows = {"input_ids": [encoded[i] for i in order[start:start + batch]]}
-                model(**tokenizer.pad(rows, return_tensors="pt")).logits.numpy()
-    result["end_to_end_by_length_s"] = best(by_length, warmup=1)
 else:
     library, backend = kind.split(":")
     os.environ["KERAS_BACKEND"] = backend
@@ -115,8 +117,9 @@ else:
         checkpoint = os.path.join(workdir, "checkpoint")
         preprocessor = hub.DistilBertTextClassifierPreprocessor.from_preset(checkpoint, sequence_length=length)
         classifier = hub.DistilBertTextClassifier.from_preset(checkpoint, preprocessor=preprocessor)
-        run = lambda: classifier.predict(texts, batch_size=batch, verbose=0)
-        result["end_to_end_s"] = best(run, warmup=1)
+        for size in end_to_end_batches:
+            run = lambda: classifier.predict(texts, batch_size=size, verbose=0)
+            result["end_to_end_s"][size] = best(run, warmup=1)
         np.save(os.path.join(workdir, f"logits_{backend}.npy"), np.asarray(run(), "float32"))
 import resource
 result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -148,6 +151,9 @@ def main():
     parser = shape_arguments(__doc__.splitlines()[0], batch=8, length=128, repeats=5)
     parser.add_argument("--texts", type=int, default=256, help="corpus size for the end-to-end run")
     parser.add_argument("--backends", default="jax,tensorflow,torch")
+    parser.add_argument(
+        "--end-to-end-batches", default="8,32", help="batch sizes of the end-to-end run (32: predict's default)"
+    )
     args = parser.parse_args()
     import numpy as np
 
@@ -155,6 +161,8 @@ def main():
     results = {}
     with tempfile.TemporaryDirectory() as workdir:
         Path(workdir, "texts.json").write_text(json.dumps(corpus(args.texts)))
+        end_to_end_batches = [int(size) for size in args.end_to_end_batches.split(",")]
+        Path(workdir, "end_to_end_batches.json").write_text(json.dumps(end_to_end_batches))
         exported = run_child("export", args, workdir, str(VOCABULARY))
         if "error" in exported:
             raise SystemExit(f"could not write the shared checkpoint: {exported['error']}")
@@ -176,31 +184,37 @@ def main():
         f"same shape in bfloat16 {results['matmul']['bfloat16_gflops']:.1f} GFLOP/s, "
         f"int8 (torch._int_mm) {results['matmul']['int8_gops']:.1f} GOP/s",
         f"forward: DistilBERT-base, float32, batch {args.batch} x {args.length} tokens, {gflop:.1f} GFLOP; "
-        f"end to end: {args.texts} texts of 5-120 words, batch {args.batch}, max length {args.length}",
+        f"end to end: {args.texts} texts of 5-120 words, max length {args.length}",
         "",
-        "| model | forward | vs transformers | GFLOP/s | of matmul peak | end to end | vs pipeline | max logit diff "
-        "| peak RSS |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| model | forward | vs transformers | GFLOP/s | of matmul peak | "
+        + "".join(f"end to end, batch {size} | vs pipeline | " for size in end_to_end_batches)
+        + "max logit diff | peak RSS |",
+        "|---|---|---|---|---|" + "---|---|" * len(end_to_end_batches) + "---|---|",
     ]
+    blank_end_to_end = " | |" * len(end_to_end_batches)
+
+    def end_to_end_cells(seconds):
+        pipeline = base["end_to_end_s"]
+        return "".join(f" {seconds[k]:.2f} s | {pipeline[k] / seconds[k]:.2f}x |" for k in map(str, end_to_end_batches))
+
     for kind, r in results.items():
         if kind == "matmul":
             continue
         if "error" in r:
-            lines.append(f"| {kind} | not run: {r['error']} | | | | | | | |")
+            lines.append(f"| {kind} | not run: {r['error']} | | | |{blank_end_to_end} | | |")
             continue
         speed = gflop / r["forward_s"]
-        e2e, diff = r.get("end_to_end_s"), r.get("max_logit_diff")
-        e2e_cells = f"{e2e:.2f} s | {base['end_to_end_s'] / e2e:.2f}x" if e2e else " | "
+        diff = r.get("max_logit_diff")
+        e2e_cells = end_to_end_cells(r["end_to_end_s"]) if r["end_to_end_s"] else blank_end_to_end
         lines.append(
             f"| {kind} | {r['forward_s']:.3f} s | {base['forward_s'] / r['forward_s']:.2f}x | {speed:.1f} "
-            f"| {speed / peak:.0%} | {e2e_cells} | {'' if diff is None else f'{diff:.1e}'} "
+            f"| {speed / peak:.0%} |{e2e_cells} {'' if diff is None else f'{diff:.1e}'} "
             f"| {r['peak_rss_mib']:.0f} MiB |"
         )
-        if r.get("end_to_end_by_length_s"):
-            e2e = r["end_to_end_by_length_s"]
+        if r["end_to_end_by_length_s"]:
             lines.append(
-                f"| {kind}, length-sorted batches (tokenizer + model) | | | | | {e2e:.2f} s "
-                f"| {base['end_to_end_s'] / e2e:.2f}x | | |"
+                f"| {kind}, length-sorted batches (tokenizer + model) | | | | |"
+                f"{end_to_end_cells(r['end_to_end_by_length_s'])} | |"
             )
     table = "\n".join(lines)
     print(table)
