@@ -96,3 +96,20 @@ def test_fresh_weights_follow_transformers_init(name, tiny_tokenizer):
         elif leaf == "gamma" and np.any(value != 1):
             wrong.append(f"{variable.path}: not ones")
     assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_layer_norm_has_distilberts_epsilon(name, tiny_tokenizer):
+    """transformers' DistilBERT normalizes with eps=1e-12 everywhere (the MLM
+    head's `vocab_layer_norm` too). The goldens see 1e-5 (the sensitivity
+    meta-tests), but not Keras' 1e-7 fallback for `epsilon=None`, which moves
+    outputs at unit variance by less than the parity tolerance."""
+    backbone = tiny_backbone_for(tiny_tokenizer)
+    model = MODELS[name](backbone)
+    norms = {
+        layer.path: layer.epsilon
+        for layer in model._flatten_layers()
+        if isinstance(layer, keras.layers.LayerNormalization)
+    }
+    assert len(norms) == 1 + 2 * backbone.num_layers + (name == "masked_lm"), sorted(norms)
+    assert all(epsilon == 1e-12 for epsilon in norms.values()), norms
