@@ -1,7 +1,8 @@
 """The eager torch forward skips Keras' per-call bookkeeping where it has
 nothing to do (`layers/sublayer_call.py`) and adds each Dense bias inside the
-GEMM (`DistilBertDense`); quantized and mixed-precision sublayers still go
-through `Layer.__call__`, which dispatches their kernels and autocasts."""
+GEMM (`DistilBertDense`); quantized, mixed-precision and rematerialized
+sublayers still go through `Layer.__call__`, which dispatches their kernels,
+autocasts and rematerializes."""
 
 import keras
 import numpy as np
@@ -56,12 +57,16 @@ def test_float_inference_calls_only_the_graphs_layers(tiny_tokenizer, called_lay
     assert "transformer_layer_1" in called_layers
 
 
-@pytest.mark.parametrize("setup", ["mixed_bfloat16", "int8"])
-def test_quantized_and_mixed_sublayers_keep_keras_call(tiny_tokenizer, called_layers, setup):
+@pytest.mark.parametrize("setup", ["mixed_bfloat16", "int8", "remat"])
+def test_quantized_mixed_and_remat_sublayers_keep_keras_call(tiny_tokenizer, called_layers, setup):
     if setup == "int8":
         backbone = tiny_backbone_for(tiny_tokenizer)
         backbone.quantize("int8")
         expected = {"query", "key", "value", "attention_output", "intermediate", "output"}
+    elif setup == "remat":
+        with keras.RematScope(mode="full"):
+            backbone = tiny_backbone_for(tiny_tokenizer)
+        expected = sublayer_names(backbone)
     else:
         backbone = tiny_backbone_for(tiny_tokenizer, dtype=setup)
         expected = sublayer_names(backbone)
