@@ -374,6 +374,11 @@ BAD_TEXT_INPUTS = {
         "activation",
     ),
     "zero layers": (lambda m: hub.DistilBertBackbone(V, 0, 2, 8, 16), ValueError, "num_layers must be a positive"),
+    "an empty vocabulary": (
+        lambda m: hub.DistilBertBackbone(0, 1, 2, 8, 16),
+        ValueError,
+        "vocabulary_size must be a positive integer; got 0",
+    ),
     "a symbolic input longer than max_sequence_length": (
         lambda m: m["backbone"](
             {name: keras.Input(shape=(9,), dtype="int32") for name in ("token_ids", "padding_mask")}

@@ -38,6 +38,20 @@ class TestDistilBertBackbone(ModelTestCase):
                 assert not np.array_equal(kept, drawn), f"{variable.path} was loaded with load_weights=False"
         keras.tree.map_structure(np.testing.assert_array_equal, loaded.get_weights(), saved.get_weights())
 
+    def test_from_preset_draws_no_weight_it_overwrites(self, tiny_backbone_kwargs, tmp_path, monkeypatch):
+        """Drawing the truncated normals first costs about 2 s of a full-size load."""
+        DistilBertBackbone(**tiny_backbone_kwargs).save_to_preset(tmp_path / "preset")
+        draws, draw = [], keras.initializers.TruncatedNormal.__call__
+        monkeypatch.setattr(
+            keras.initializers.TruncatedNormal,
+            "__call__",
+            lambda *args, **kwargs: draws.append(1) or draw(*args, **kwargs),
+        )
+        DistilBertBackbone.from_preset(tmp_path / "preset")
+        assert not draws, f"{len(draws)} weights drawn, then overwritten"
+        DistilBertBackbone.from_preset(tmp_path / "preset", load_weights=False)
+        assert draws
+
     def test_sinusoidal_table_equals_transformers(self):
         case_id = next(i for i in case_ids(kind="backbone") if "sinusoidal" in i)
         golden = load_case(case_id)

@@ -83,18 +83,21 @@ def test_fresh_weights_follow_transformers_init(name, tiny_tokenizer):
     a standard deviation of 0.0176."""
     keras.utils.set_random_seed(0)
     model = MODELS[name](tiny_backbone_for(tiny_tokenizer, hidden_dim=32, intermediate_dim=64))
-    wrong = []
+    wrong, leaves = [], set()
     for variable in model.weights:
         value = keras.ops.convert_to_numpy(variable)
         leaf = variable.path.rsplit("/", 1)[-1]
-        if leaf in ("kernel", "embeddings") and np.abs(value).max() > 0.04:
+        leaves.add(leaf)
+        drawn = leaf in ("kernel", "token_embedding", "position_embedding")
+        if drawn and np.abs(value).max() > 0.04:
             wrong.append(f"{variable.path}: |value| up to {np.abs(value).max():.3f}, beyond 2 std")
-        elif leaf in ("kernel", "embeddings") and value.size >= 256 and not 0.014 < value.std() < 0.021:
+        elif drawn and value.size >= 256 and not 0.014 < value.std() < 0.021:
             wrong.append(f"{variable.path}: std {value.std():.4f}")
         elif leaf in ("bias", "beta", "vocab_bias") and np.any(value != 0):
             wrong.append(f"{variable.path}: not zeros")
         elif leaf == "gamma" and np.any(value != 1):
             wrong.append(f"{variable.path}: not ones")
+    assert {"kernel", "token_embedding", "position_embedding", "gamma"} <= leaves, sorted(leaves)
     assert not wrong, "\n".join(wrong)
 
 

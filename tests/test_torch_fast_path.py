@@ -47,8 +47,9 @@ def sublayer_names(backbone):
     return names | {embedding.layer_norm.name, embedding.dropout_layer.name}
 
 
-def test_float_inference_calls_only_the_graphs_layers(tiny_tokenizer, called_layers):
-    backbone = tiny_backbone_for(tiny_tokenizer)
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_float_inference_calls_only_the_graphs_layers(tiny_tokenizer, called_layers, dtype):
+    backbone = tiny_backbone_for(tiny_tokenizer, dtype=dtype)
     inputs = model_inputs("backbone", backbone.vocabulary_size)
     called_layers.clear()
     backbone.predict_on_batch(inputs)
@@ -86,15 +87,18 @@ def linear_calls(monkeypatch):
     return calls
 
 
-def test_dense_adds_its_bias_inside_the_gemm(linear_calls):
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_dense_adds_its_bias_inside_the_gemm(linear_calls, use_bias):
     from distilbert_hub.layers.distilbert_dense import DistilBertDense
 
-    layer = DistilBertDense(5, activation="relu", bias_initializer="glorot_uniform")
+    layer = DistilBertDense(5, activation="relu", use_bias=use_bias, bias_initializer="glorot_uniform")
     x = np.random.default_rng(0).normal(size=(3, 4, 8)).astype("float32")
     y = keras.ops.convert_to_numpy(layer(x))
-    kernel, bias = (keras.ops.convert_to_numpy(w) for w in (layer.kernel, layer.bias))
-    np.testing.assert_allclose(y, np.maximum(x @ kernel + bias, 0), atol=1e-6)
-    assert linear_calls == [True]
+    expected = x @ keras.ops.convert_to_numpy(layer.kernel)
+    if use_bias:
+        expected += keras.ops.convert_to_numpy(layer.bias)
+    np.testing.assert_allclose(y, np.maximum(expected, 0), atol=1e-6)
+    assert linear_calls == [use_bias]
 
 
 def test_every_dense_of_the_backbone_takes_the_fused_gemm(tiny_tokenizer, linear_calls):

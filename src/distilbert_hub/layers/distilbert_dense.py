@@ -25,10 +25,9 @@ class DistilBertDense(keras.layers.Dense):
             return super().call(inputs, training=training)
         import torch
 
+        # `__call__` (or `call_sublayer`) hands over inputs in the compute
+        # dtype, and the autocast scope reads the weights in it.
         kernel = ops.convert_to_tensor(self.kernel)
-        if inputs.dtype != kernel.dtype:
-            return super().call(inputs, training=training)
-
         bias = None if self.bias is None else ops.convert_to_tensor(self.bias)
         x = torch.nn.functional.linear(inputs, kernel.T, bias)
         if self.activation is not None:
