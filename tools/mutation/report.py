@@ -98,13 +98,13 @@ EQUIVALENT = [
         "the int64 pieces are written into the int32 id array: the same values",
     ),
     (
-        r"batch_size=(33|None), verbose|predict\(windows\.model_inputs\(\), verbose=0\)|verbose=None\)",
+        r"batch_size=(33|None)(, verbose|\):)|predict\(windows\.model_inputs\(\), verbose=0\)|verbose=None\)",
         "equivalent",
         "the batch size changes no window's logits, and Keras' predict is silent for verbose=None as for 0",
     ),
     (r"approximate=None", "equivalent", "`approximate=None` is falsy: the exact erf GELU either way"),
     (
-        r"dtype=None\)|np\.(arange|empty)\(.*, \)$",
+        r"dtype=None\)|np\.(arange|empty)\((\([^()]*\)|[^()])*, \)(\[.*\])?$",
         "equivalent",
         "numpy's default dtype is float64 (or int64 promoted to float64 by the next operation)",
     ),
@@ -112,6 +112,25 @@ EQUIVALENT = [
         r"angles\[:, 1::2\]",
         "equivalent",
         "the sinusoidal angles of columns 2k and 2k+1 are equal by construction (transformers' formula)",
+    ),
+]
+EQUIVALENT += [
+    (r"ops\.softmax\(scores, \)", "equivalent", "Keras' softmax normalizes over axis=-1 by default"),
+    (
+        r"hidden_states_shape\[:(\+1|-2)\] \+ \(self\.intermediate_dim",
+        "equivalent",
+        "`Dense.build` reads only the last dimension of the shape it is given",
+    ),
+    (
+        r'filterwarnings\("ignore", "([^"A-Z]*|[^"a-z]*)"\)',
+        "equivalent",
+        "`warnings.filterwarnings` matches its message pattern case-insensitively",
+    ),
+    (
+        r"return super\(\)\.call\((None, )?training=training\)",
+        "other tier",
+        "`DistilBertDense`'s jax and tensorflow branch: the mutation run is on torch; "
+        "`tox -e jax` and `-e tensorflow` run every golden through it",
     ),
 ]
 OTHER_TIERS = re.compile(r"distilbert_hub\.convert\.__main__|hf_config_updates|export_to_transformers")
