@@ -90,6 +90,23 @@ def test_softmax_runs_in_float32_under_mixed_precision(monkeypatch):
     assert keras.backend.standardize_dtype(output.dtype) == "bfloat16"
 
 
+def test_attention_matmuls_run_in_the_compute_dtype(monkeypatch):
+    """Only the softmax widens to float32; both attention matmuls (scores and
+    the weighted sum of values) run in bfloat16, where the speed is."""
+    layer = DistilBertAttention(num_heads=2, hidden_dim=8, dtype="mixed_bfloat16")
+    matmul_input_dtypes = []
+    matmul = keras.ops.matmul
+
+    def recording_matmul(a, b):
+        if len(a.shape) == 4:  # [batch, heads, length, ...]: not a projection's kernel
+            matmul_input_dtypes.append({keras.backend.standardize_dtype(x.dtype) for x in (a, b)})
+        return matmul(a, b)
+
+    monkeypatch.setattr(keras.ops, "matmul", recording_matmul)
+    layer(np.ones((1, 5, 8), "float32"), padding_mask=np.ones((1, 5), "int32"))
+    assert matmul_input_dtypes == [{"bfloat16"}, {"bfloat16"}], matmul_input_dtypes
+
+
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "bfloat16", "mixed_float16", "float16"])
 def test_layer_norm_statistics_run_in_float32(policy):
     # 1000 and 1004 are exact in bf16 (and fp16), their mean 1002 is not: LayerNorm

@@ -117,6 +117,12 @@ EQUIVALENT = [
 EQUIVALENT += [
     (r"ops\.softmax\(scores, \)", "equivalent", "Keras' softmax normalizes over axis=-1 by default"),
     (
+        r"ops\.cast\(weights, None\)",
+        "equivalent",
+        "the dropout layer's `__call__` casts a float32 input to the compute dtype, so the weighted sum runs "
+        "in it either way (tests/test_mixed_precision.py::test_attention_matmuls_run_in_the_compute_dtype)",
+    ),
+    (
         r"hidden_states_shape\[:(\+1|-2)\] \+ \(self\.intermediate_dim",
         "equivalent",
         "`Dense.build` reads only the last dimension of the shape it is given",
