@@ -69,10 +69,9 @@ def one_garbage_collection():
     """Keras' `Layer.__delattr__` runs a full `gc.collect()` for every variable
     deleted, which `quantize` and `merge_lora_weights` do per Dense layer: 26
     in a tiny two-layer model, 0.19 s each in a test process (4.9 of a 5.1 s
-    test), and more in a full-size one. The
-    buffers they free are the same after one collection at the end. Other
-    threads' explicit collections are skipped meanwhile (automatic collection
-    is untouched)."""
+    test), and more in a full-size one. One collection at the end frees the
+    same buffers. Other threads' explicit collections are skipped meanwhile
+    (automatic collection is untouched)."""
     collect = gc.collect
     gc.collect = lambda generation=2: 0
     try:
