@@ -35,6 +35,22 @@ def assert_trees_close(actual, expected, atol=1e-6, what="outputs"):
         assert error <= atol, f"{what}: max abs difference {error:.3e} > {atol:g}"
 
 
+def record_calls(monkeypatch, owner, name, record=lambda *args, **kwargs: args):
+    """Wrap `owner.name` for the test: each call appends `record(*args,
+    **kwargs)` (unless it returns None) to the returned list, then runs the
+    original. For a method, `args` starts with the instance."""
+    calls, original = [], getattr(owner, name)
+
+    def recording(*args, **kwargs):
+        entry = record(*args, **kwargs)
+        if entry is not None:
+            calls.append(entry)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, recording)
+    return calls
+
+
 def tiny_backbone_for(tokenizer, **overrides):
     """The tests' tiny backbone over `tokenizer`'s vocabulary (2 layers, width 8)."""
     from distilbert_hub import DistilBertBackbone

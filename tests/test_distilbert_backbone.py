@@ -5,7 +5,7 @@ import pytest
 from distilbert_hub import DistilBertBackbone
 from distilbert_hub.layers.distilbert_embedding import sinusoidal_position_table
 from harness.golden import case_ids, load_case
-from harness.testing import ModelTestCase
+from harness.testing import ModelTestCase, record_calls
 
 
 class TestDistilBertBackbone(ModelTestCase):
@@ -41,12 +41,7 @@ class TestDistilBertBackbone(ModelTestCase):
     def test_from_preset_draws_no_weight_it_overwrites(self, tiny_backbone_kwargs, tmp_path, monkeypatch):
         """Drawing the truncated normals first costs about 2 s of a full-size load."""
         DistilBertBackbone(**tiny_backbone_kwargs).save_to_preset(tmp_path / "preset")
-        draws, draw = [], keras.initializers.TruncatedNormal.__call__
-        monkeypatch.setattr(
-            keras.initializers.TruncatedNormal,
-            "__call__",
-            lambda *args, **kwargs: draws.append(1) or draw(*args, **kwargs),
-        )
+        draws = record_calls(monkeypatch, keras.initializers.TruncatedNormal, "__call__")
         DistilBertBackbone.from_preset(tmp_path / "preset")
         assert not draws, f"{len(draws)} weights drawn, then overwritten"
         DistilBertBackbone.from_preset(tmp_path / "preset", load_weights=False)

@@ -15,7 +15,7 @@ from harness.compare import assert_all_match, compare
 from harness.golden import load_case
 from harness.precision import BACKBONE_CASE, HEAD_CASES, POLICIES, failures, measure
 from harness.runner import model_inputs
-from harness.testing import tiny_backbone_for
+from harness.testing import record_calls, tiny_backbone_for
 
 CASE = BACKBONE_CASE
 # bf16 keeps 8 mantissa bits (relative step 7.8e-3); through 4 post-LN blocks
@@ -94,15 +94,13 @@ def test_attention_matmuls_run_in_the_compute_dtype(monkeypatch):
     """Only the softmax widens to float32; both attention matmuls (scores and
     the weighted sum of values) run in bfloat16, where the speed is."""
     layer = DistilBertAttention(num_heads=2, hidden_dim=8, dtype="mixed_bfloat16")
-    matmul_input_dtypes = []
-    matmul = keras.ops.matmul
 
-    def recording_matmul(a, b):
+    def attention_matmul_dtypes(a, b):
         if len(a.shape) == 4:  # [batch, heads, length, ...]: not a projection's kernel
-            matmul_input_dtypes.append({keras.backend.standardize_dtype(x.dtype) for x in (a, b)})
-        return matmul(a, b)
+            return {keras.backend.standardize_dtype(x.dtype) for x in (a, b)}
+        return None
 
-    monkeypatch.setattr(keras.ops, "matmul", recording_matmul)
+    matmul_input_dtypes = record_calls(monkeypatch, keras.ops, "matmul", attention_matmul_dtypes)
     layer(np.ones((1, 5, 8), "float32"), padding_mask=np.ones((1, 5), "int32"))
     assert matmul_input_dtypes == [{"bfloat16"}, {"bfloat16"}], matmul_input_dtypes
 

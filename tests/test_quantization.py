@@ -13,6 +13,7 @@ from harness.testing import (
     assert_reloads_in_a_fresh_process,
     draw_head_at_glorot_scale,
     model_inputs,
+    record_calls,
     tiny_backbone_for,
 )
 
@@ -31,10 +32,7 @@ def integer_gemm_calls(monkeypatch):
     """One entry per `torch._int_mm` call while the test runs."""
     import torch
 
-    calls = []
-    int_mm = torch._int_mm
-    monkeypatch.setattr(torch, "_int_mm", lambda *args: calls.append(1) or int_mm(*args))
-    return calls
+    return record_calls(monkeypatch, torch, "_int_mm", lambda *args: 1)
 
 
 @pytest.mark.parametrize("case_id", INT8_CASES)
@@ -196,9 +194,7 @@ def test_deleting_variables_collects_garbage_once(tiny_tokenizer, monkeypatch, o
     process); `one_garbage_collection` runs it once at the end."""
     import gc
 
-    calls, collect = [], gc.collect
-    recording_collect = lambda *args: calls.append(args) or collect(*args)  # noqa: E731
-    monkeypatch.setattr(gc, "collect", recording_collect)
+    calls = record_calls(monkeypatch, gc, "collect")
     backbone = tiny_backbone_for(tiny_tokenizer)
     if operation == "quantize":
         backbone.quantize("int8")
@@ -206,4 +202,5 @@ def test_deleting_variables_collects_garbage_once(tiny_tokenizer, monkeypatch, o
         backbone.enable_lora(2)
         backbone.merge_lora_weights()
     assert calls == [()], f"{operation}: {len(calls)} collections"
-    assert gc.collect is recording_collect
+    gc.collect()
+    assert len(calls) == 2, "gc.collect was not restored"

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from harness.testing import model_inputs, tiny_backbone_for
+from harness.testing import model_inputs, record_calls, tiny_backbone_for
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "torch", reason="the eager path exists only on torch")
 
@@ -25,15 +25,7 @@ SUBLAYERS = (
 @pytest.fixture
 def called_layers(monkeypatch):
     """The name of every layer whose `Layer.__call__` runs while the test does."""
-    names = []
-    call = keras.layers.Layer.__call__
-
-    def recording_call(self, *args, **kwargs):
-        names.append(self.name)
-        return call(self, *args, **kwargs)
-
-    monkeypatch.setattr(keras.layers.Layer, "__call__", recording_call)
-    return names
+    return record_calls(monkeypatch, keras.layers.Layer, "__call__", lambda layer, *args, **kwargs: layer.name)
 
 
 def sublayer_names(backbone):
@@ -82,9 +74,7 @@ def linear_calls(monkeypatch):
     """One entry per `torch.nn.functional.linear` call: whether it took a bias."""
     import torch
 
-    calls, linear = [], torch.nn.functional.linear
-    monkeypatch.setattr(torch.nn.functional, "linear", lambda *args: calls.append(args[2] is not None) or linear(*args))
-    return calls
+    return record_calls(monkeypatch, torch.nn.functional, "linear", lambda x, weight, bias: bias is not None)
 
 
 @pytest.mark.parametrize("use_bias", [True, False])
