@@ -123,8 +123,10 @@ def task_from_golden(golden, dtype=None):
 
 
 def run_head_case(golden, task=None):
+    """The task's outputs through `predict_on_batch`, the path of `predict`
+    (on torch the classifiers run only the real tokens there, `RealTokens`)."""
     task = task or task_from_golden(golden)
-    outputs = task(dict(golden.inputs), training=False)
+    outputs = task.predict_on_batch(dict(golden.inputs))
     if not isinstance(outputs, dict):
         outputs = {"logits": outputs}
     return {name: keras.ops.convert_to_numpy(value) for name, value in outputs.items()}

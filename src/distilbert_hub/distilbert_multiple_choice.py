@@ -17,6 +17,7 @@ class DistilBertMultipleChoice(Task):
 
     hf_architecture = "DistilBertForMultipleChoice"
     predicts_by_length = True
+    reads_first_token_only = True
     preprocessor_cls = DistilBertMultipleChoicePreprocessor
 
     def __init__(self, backbone, preprocessor=None, dropout=0.2, **kwargs):

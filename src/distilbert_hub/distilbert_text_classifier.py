@@ -24,6 +24,7 @@ class DistilBertTextClassifier(Task):
 
     hf_architecture = "DistilBertForSequenceClassification"
     predicts_by_length = True
+    reads_first_token_only = True
     preprocessor_cls = DistilBertTextClassifierPreprocessor
 
     def __init__(

@@ -7,6 +7,7 @@ import numpy as np
 
 from distilbert_hub.distilbert_backbone import DistilBertBackbone, quantized_policy_map
 from distilbert_hub.functional_model import FunctionalModel
+from distilbert_hub.layers.real_tokens import first_token_read_only
 
 
 def is_raw(x):
@@ -42,6 +43,9 @@ class Task(FunctionalModel):
     # One output row per example and no token axis in the output: `predict`
     # on raw text may group examples by length and trim each batch's padding.
     predicts_by_length = False
+    # The head reads only the first token of the backbone's output (`[:, 0]`),
+    # so `predict` may skip the work for the other positions (`RealTokens`).
+    reads_first_token_only = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -246,6 +250,13 @@ class Task(FunctionalModel):
         x, _, _ = self._data(x, None, None, batch_size)
         with self._batch_errors(lazy):
             return keras.Model.predict(self, x, None if raw else batch_size, *args, **kwargs)
+
+    def predict_step(self, *args, **kwargs):
+        # jax's takes (state, data), the others (data).
+        if not self.reads_first_token_only:
+            return super().predict_step(*args, **kwargs)
+        with first_token_read_only(self.backbone):
+            return super().predict_step(*args, **kwargs)
 
     def _predict_by_length(self, x, batch_size, verbose):
         """Batch by batch with `predict_on_batch`: Keras' data adapters fix

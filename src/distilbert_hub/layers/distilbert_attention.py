@@ -52,11 +52,30 @@ class DistilBertAttention(keras.layers.Layer):
         x = ops.reshape(x, (batch, length, self.num_heads, self.head_dim))
         return ops.transpose(x, (0, 2, 1, 3))
 
-    def call(self, hidden_states, padding_mask=None, training=None):
-        query = self._split_heads(call_sublayer(self.query_dense, hidden_states))
-        key = self._split_heads(call_sublayer(self.key_dense, hidden_states))
-        value = self._split_heads(call_sublayer(self.value_dense, hidden_states))
+    def call(self, hidden_states, padding_mask=None, training=None, real_tokens=None):
+        """With `real_tokens` (a `RealTokens`), `hidden_states` holds the real
+        tokens packed, and the output rows are `real_tokens.queries(...)`'s."""
+        if real_tokens is not None:
+            return self._call_on_real_tokens(hidden_states, padding_mask, training, real_tokens)
+        query = call_sublayer(self.query_dense, hidden_states)
+        key = call_sublayer(self.key_dense, hidden_states)
+        value = call_sublayer(self.value_dense, hidden_states)
+        return call_sublayer(self.output_dense, self._attend(query, key, value, padding_mask, training))
 
+    def _call_on_real_tokens(self, hidden_states, padding_mask, training, real_tokens):
+        query = real_tokens.unpack_queries(call_sublayer(self.query_dense, real_tokens.queries(hidden_states)))
+        key = real_tokens.unpack(call_sublayer(self.key_dense, hidden_states))
+        value = real_tokens.unpack(call_sublayer(self.value_dense, hidden_states))
+        if self.compute_dtype == "float32":
+            context = real_tokens.attend(query, key, value, self.num_heads, self.head_dim**-0.5)
+        else:  # reduced precision keeps the float32 softmax
+            context = self._attend(query, key, value, padding_mask, training)
+        return call_sublayer(self.output_dense, real_tokens.pack_queries(context))
+
+    def _attend(self, query, key, value, padding_mask, training):
+        """`[batch, query_length, hidden]` contexts of the projected queries over the keys and values."""
+        batch, query_length = ops.shape(query)[0], ops.shape(query)[1]
+        query, key, value = self._split_heads(query), self._split_heads(key), self._split_heads(value)
         scores = ops.matmul(query, ops.transpose(key, (0, 1, 3, 2)))
         scores = ops.cast(scores, "float32") * (self.head_dim**-0.5)
         if padding_mask is not None:
@@ -71,9 +90,7 @@ class DistilBertAttention(keras.layers.Layer):
 
         context = ops.matmul(weights, value)
         context = ops.transpose(context, (0, 2, 1, 3))
-        batch, length = ops.shape(hidden_states)[0], ops.shape(hidden_states)[1]
-        context = ops.reshape(context, (batch, length, self.hidden_dim))
-        return call_sublayer(self.output_dense, context)
+        return ops.reshape(context, (batch, query_length, self.hidden_dim))
 
     def compute_output_shape(self, hidden_states_shape, padding_mask_shape=None):
         return hidden_states_shape

@@ -26,9 +26,13 @@ class DistilBertDense(keras.layers.Dense):
         import torch
 
         # `__call__` (or `call_sublayer`) hands over inputs in the compute
-        # dtype, and the autocast scope reads the weights in it.
-        kernel = ops.convert_to_tensor(self.kernel)
-        bias = None if self.bias is None else ops.convert_to_tensor(self.bias)
+        # dtype, and the autocast scope reads the weights in it (`.value`, at a
+        # tenth of the dispatch cost of `ops.convert_to_tensor`; with LoRA the
+        # kernel is already a tensor).
+        kernel = self.kernel
+        if isinstance(kernel, keras.Variable):
+            kernel = kernel.value
+        bias = None if self.bias is None else self.bias.value
         x = torch.nn.functional.linear(inputs, kernel.T, bias)
         if self.activation is not None:
             x = self.activation(x)
