@@ -243,7 +243,9 @@ class Task(FunctionalModel):
         classifiers, raw text is grouped by length (longest first, like
         sentence-transformers) and each batch padded only to its longest row
         (rounded up to a multiple of 16, to bound jax and tensorflow
-        retracing); outputs come back in the caller's order."""
+        retracing); outputs come back in the caller's order. On torch the
+        classifiers' `predict` then runs only the real tokens, and the last
+        layer only the first token that their heads read (`RealTokens`)."""
         lazy, raw = is_lazy(x) or is_raw(x), is_raw(x)
         if raw and self.preprocessor is not None and self.predicts_by_length:
             return self._predict_by_length(x, batch_size or 32, kwargs.get("verbose", "auto"))
