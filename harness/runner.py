@@ -124,7 +124,8 @@ def task_from_golden(golden, dtype=None):
 
 def run_head_case(golden, task=None):
     """The task's outputs through `predict_on_batch`, the path of `predict`
-    (on torch the classifiers run only the real tokens there, `RealTokens`)."""
+    (where the classifiers skip the tokens their heads do not read,
+    `first_token_read.tokens_for`)."""
     task = task or task_from_golden(golden)
     outputs = task.predict_on_batch(dict(golden.inputs))
     if not isinstance(outputs, dict):

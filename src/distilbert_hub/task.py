@@ -7,7 +7,7 @@ import numpy as np
 
 from distilbert_hub.distilbert_backbone import DistilBertBackbone, quantized_policy_map
 from distilbert_hub.functional_model import FunctionalModel
-from distilbert_hub.layers.real_tokens import first_token_read_only
+from distilbert_hub.layers.first_token_read import first_token_read_only
 
 
 def is_raw(x):
@@ -44,7 +44,9 @@ class Task(FunctionalModel):
     # on raw text may group examples by length and trim each batch's padding.
     predicts_by_length = False
     # The head reads only the first token of the backbone's output (`[:, 0]`),
-    # so `predict` may skip the work for the other positions (`RealTokens`).
+    # so `predict` may skip the work for the other positions
+    # (`first_token_read.tokens_for`). A subclass whose head reads other
+    # positions sets it False.
     reads_first_token_only = False
 
     def __init_subclass__(cls, **kwargs):
@@ -243,9 +245,11 @@ class Task(FunctionalModel):
         classifiers, raw text is grouped by length (longest first, like
         sentence-transformers) and each batch padded only to its longest row
         (rounded up to a multiple of 16, to bound jax and tensorflow
-        retracing); outputs come back in the caller's order. On torch the
-        classifiers' `predict` then runs only the real tokens, and the last
-        layer only the first token that their heads read (`RealTokens`)."""
+        retracing); outputs come back in the caller's order.
+
+        The classifiers' `predict` computes the last layer at the first token
+        only, which is all their heads read, and on torch the other layers on
+        the real tokens only (`first_token_read.tokens_for`)."""
         lazy, raw = is_lazy(x) or is_raw(x), is_raw(x)
         if raw and self.preprocessor is not None and self.predicts_by_length:
             return self._predict_by_length(x, batch_size or 32, kwargs.get("verbose", "auto"))

@@ -52,25 +52,25 @@ class DistilBertAttention(keras.layers.Layer):
         x = ops.reshape(x, (batch, length, self.num_heads, self.head_dim))
         return ops.transpose(x, (0, 2, 1, 3))
 
-    def call(self, hidden_states, padding_mask=None, training=None, real_tokens=None):
-        """With `real_tokens` (a `RealTokens`), `hidden_states` holds the real
-        tokens packed, and the output rows are `real_tokens.queries(...)`'s."""
-        if real_tokens is not None:
-            return self._call_on_real_tokens(hidden_states, padding_mask, training, real_tokens)
+    def call(self, hidden_states, padding_mask=None, training=None, tokens=None):
+        """With `tokens` (from `first_token_read.tokens_for`), `hidden_states`
+        are `tokens.pack(...)`'s and the outputs are at `tokens.queries(...)`."""
+        if tokens is not None:
+            return self._call_on_tokens(hidden_states, padding_mask, training, tokens)
         query = call_sublayer(self.query_dense, hidden_states)
         key = call_sublayer(self.key_dense, hidden_states)
         value = call_sublayer(self.value_dense, hidden_states)
         return call_sublayer(self.output_dense, self._attend(query, key, value, padding_mask, training))
 
-    def _call_on_real_tokens(self, hidden_states, padding_mask, training, real_tokens):
-        query = real_tokens.unpack_queries(call_sublayer(self.query_dense, real_tokens.queries(hidden_states)))
-        key = real_tokens.unpack(call_sublayer(self.key_dense, hidden_states))
-        value = real_tokens.unpack(call_sublayer(self.value_dense, hidden_states))
-        if self.compute_dtype == "float32":
-            context = real_tokens.attend(query, key, value, self.num_heads, self.head_dim**-0.5)
+    def _call_on_tokens(self, hidden_states, padding_mask, training, tokens):
+        query = tokens.unpack_queries(call_sublayer(self.query_dense, tokens.queries(hidden_states)))
+        key = tokens.unpack(call_sublayer(self.key_dense, hidden_states))
+        value = tokens.unpack(call_sublayer(self.value_dense, hidden_states))
+        if tokens.fused_attention and self.compute_dtype == "float32":
+            context = tokens.attend(query, key, value, self.num_heads, self.head_dim**-0.5)
         else:  # reduced precision keeps the float32 softmax
             context = self._attend(query, key, value, padding_mask, training)
-        return call_sublayer(self.output_dense, real_tokens.pack_queries(context))
+        return call_sublayer(self.output_dense, tokens.pack_queries(context))
 
     def _attend(self, query, key, value, padding_mask, training):
         """`[batch, query_length, hidden]` contexts of the projected queries over the keys and values."""

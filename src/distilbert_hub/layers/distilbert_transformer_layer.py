@@ -3,8 +3,8 @@ from keras import ops
 
 from distilbert_hub.layers.distilbert_attention import DistilBertAttention
 from distilbert_hub.layers.distilbert_dense import DistilBertDense
+from distilbert_hub.layers.first_token_read import tokens_for
 from distilbert_hub.layers.initializers import weight_initializer
-from distilbert_hub.layers.real_tokens import RealTokens
 from distilbert_hub.layers.sublayer_call import call_sublayer
 
 ACTIVATIONS = ("gelu", "relu")
@@ -88,18 +88,20 @@ class DistilBertTransformerLayer(keras.layers.Layer):
         self.built = True
 
     def call(self, hidden_states, padding_mask=None, training=None):
-        real_tokens = RealTokens.for_layer(self, padding_mask, training)
-        if real_tokens is None:
+        tokens = tokens_for(self, hidden_states, padding_mask, training)
+        if tokens is None:
             return self._block(hidden_states, padding_mask, training)
-        outputs = self._block(real_tokens.pack(hidden_states), padding_mask, training, real_tokens)
-        return real_tokens.unpack_output(outputs)
+        outputs = self._block(tokens.pack(hidden_states), padding_mask, training, tokens)
+        return tokens.unpack_output(outputs)
 
-    def _block(self, hidden_states, padding_mask, training, real_tokens=None):
+    def _block(self, hidden_states, padding_mask, training, tokens=None):
+        """With `tokens` (from `tokens_for`), `hidden_states` are `tokens.pack(...)`'s
+        and the outputs are at `tokens.queries(...)`."""
         attended = call_sublayer(
-            self.attention, hidden_states, padding_mask=padding_mask, training=training, real_tokens=real_tokens
+            self.attention, hidden_states, padding_mask=padding_mask, training=training, tokens=tokens
         )
-        if real_tokens is not None:
-            hidden_states = real_tokens.queries(hidden_states)
+        if tokens is not None:
+            hidden_states = tokens.queries(hidden_states)
         hidden_states = call_sublayer(self.attention_layer_norm, attended + hidden_states)
         feed_forward = call_sublayer(self.intermediate_dense, hidden_states)
         feed_forward = apply_activation(feed_forward, self.activation)

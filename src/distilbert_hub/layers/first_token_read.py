@@ -2,6 +2,7 @@ import contextlib
 import contextvars
 
 import keras
+from keras import ops
 
 _first_token_read = contextvars.ContextVar("first_token_read", default=None)
 
@@ -9,13 +10,34 @@ _first_token_read = contextvars.ContextVar("first_token_read", default=None)
 @contextlib.contextmanager
 def first_token_read_only(backbone):
     """Within this block the caller reads only the first token of `backbone`'s
-    output, which lets inference on torch skip the work whose result nobody
-    reads (see `RealTokens`)."""
+    output, so inference may skip the work whose result nobody reads (see
+    `tokens_for`)."""
     reset = _first_token_read.set(_FirstTokenRead(backbone))
     try:
         yield
     finally:
         _first_token_read.reset(reset)
+
+
+def tokens_for(layer, hidden_states, padding_mask, training):
+    """The tokens a transformer layer of the backbone computes in a
+    `first_token_read_only` block, or None (every token, padded: the
+    reference's path, and the only one outside such a block or in training).
+
+    Padded positions never reach a real token (their keys are masked in every
+    attention), and the first token's state reaches the output only through
+    its own query. So a layer may run its projections, LayerNorms and
+    feed-forward on the real tokens alone (`RealTokens`, torch), and the last
+    layer on the first token alone (`FirstTokenOfPaddedBatch` on every
+    backend, `RealTokens.first_only()` on torch). The values read stay the same.
+    """
+    read = _first_token_read.get()
+    if read is None or training or id(layer) not in read.layers:
+        return None
+    tokens = read.real_tokens(padding_mask) if keras.backend.backend() == "torch" else None
+    if layer is read.last_layer:
+        return FirstTokenOfPaddedBatch(hidden_states) if tokens is None else tokens.first_only()
+    return None if tokens is None or tokens.count == tokens.batch * tokens.length else tokens
 
 
 class _FirstTokenRead:
@@ -25,51 +47,53 @@ class _FirstTokenRead:
         # Every layer of one forward gets the same mask tensor: its tokens are found once.
         self.padding_mask, self.tokens = None, None
 
-    def tokens_for(self, padding_mask):
+    def real_tokens(self, padding_mask):
+        if padding_mask is None:
+            return None
         if padding_mask is not self.padding_mask:
             self.padding_mask, self.tokens = padding_mask, RealTokens.of(padding_mask)
         return self.tokens
 
 
+class FirstTokenOfPaddedBatch:
+    """The last layer's work on a padded batch where only the first token is
+    read: its query, attention output, LayerNorms and feed-forward at position
+    0 (5/6 of the layer's multiply-adds saved); the keys and values of every
+    position. `keras.ops` only, with static shapes, for every backend. The
+    outputs at the other positions are zeros."""
+
+    fused_attention = False
+
+    def __init__(self, hidden_states):
+        self.rest = hidden_states[:, 1:]
+
+    def pack(self, padded):
+        return padded
+
+    unpack = pack_queries = unpack_queries = pack
+
+    def queries(self, hidden_states):
+        return hidden_states[:, :1]
+
+    def unpack_output(self, outputs):
+        return ops.concatenate([outputs, ops.zeros_like(self.rest)], axis=1)
+
+
 class RealTokens:
     """The real (unpadded) tokens of a padded batch, packed as the rows of a
-    `[tokens, features]` matrix.
+    `[tokens, features]` matrix: a batch of mixed lengths drops its padding
+    from every GEMM (on a corpus of 128 texts of 5-120 words, sorted by
+    length: 2,817 real tokens for 3,296 padded ones at batch 8, 5,056 at
+    batch 32). `first_only()` reads each example's first token only.
 
-    Padded positions never reach a real token: their keys are masked in every
-    attention. So where only the first token of the backbone's output is read
-    (`first_token_read_only`: the classifiers, whose heads read `[:, 0]`),
-    each transformer layer can run its projections, LayerNorms and
-    feed-forward on the real tokens alone, and the last layer on the first
-    tokens alone. The values read stay the same, and the work drops by the
-    batch's padding and by 5/6 of the last layer (on a corpus of 128 texts of
-    5-120 words, sorted by length: 3,296 padded tokens for 2,817 real ones at
-    batch 8, 5,056 at batch 32).
-
-    Only in torch inference, and written in torch: torch runs eagerly, while
-    jax and tensorflow compile once per shape and the number of real tokens
-    changes from batch to batch; a `keras.ops` call costs about 30 us of
-    dispatch on torch, a tenth of a batch of short texts' time here. A layer's
-    outputs at the skipped positions are zeros.
+    Torch only, and written in torch: torch runs eagerly, while jax and
+    tensorflow compile once per shape and the number of real tokens changes
+    from batch to batch; a `keras.ops` call costs about 30 us of dispatch on
+    torch, a tenth of a batch of short texts' time here. A layer's outputs at
+    the skipped positions are zeros.
     """
 
-    @classmethod
-    def for_layer(cls, layer, padding_mask, training):
-        """The real tokens `layer` may run on, or None for the full padded batch."""
-        read = _first_token_read.get()
-        if (
-            read is None
-            or padding_mask is None
-            or training
-            or keras.backend.backend() != "torch"
-            or id(layer) not in read.layers
-        ):
-            return None
-        tokens = read.tokens_for(padding_mask)
-        if tokens is None:
-            return None
-        if layer is read.last_layer:
-            return tokens.first_only()
-        return None if tokens.count == tokens.batch * tokens.length else tokens
+    fused_attention = True
 
     @classmethod
     def of(cls, padding_mask):
