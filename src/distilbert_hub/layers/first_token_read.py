@@ -25,11 +25,12 @@ def tokens_for(layer, hidden_states, padding_mask, training):
     reference's path, and the only one outside such a block or in training).
 
     Padded positions never reach a real token (their keys are masked in every
-    attention), and the first token's state reaches the output only through
-    its own query. So a layer may run its projections, LayerNorms and
-    feed-forward on the real tokens alone (`RealTokens`, torch), and the last
-    layer on the first token alone (`FirstTokenOfPaddedBatch` on every
-    backend, `RealTokens.first_only()` on torch). The values read stay the same.
+    attention), and the last layer's output at the first token takes from
+    the other positions only their keys and values. So a layer may run its
+    projections, LayerNorms and feed-forward on the real tokens alone
+    (`RealTokens`, torch), and the last layer its query onwards on the first
+    token alone (`FirstTokenOfPaddedBatch` on every backend,
+    `RealTokens.first_only()` on torch). The values read stay the same.
     """
     read = _first_token_read.get()
     if read is None or training or id(layer) not in read.layers:
