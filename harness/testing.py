@@ -86,7 +86,20 @@ class LayerTestCase:
         mixed = cls.from_config({**config, **extra, "dtype": "mixed_bfloat16"})
         mixed_output = mixed(*inputs)
         assert keras.backend.standardize_dtype(mixed_output.dtype) == "bfloat16", "mixed_bfloat16 output dtype"
+        self.check_each_dropout(cls, init_kwargs, extra, inputs)
         return layer
+
+    @staticmethod
+    def check_each_dropout(cls, init_kwargs, extra, inputs):
+        """Each dropout rate, alone at 0.5, changes the outputs under
+        `training=True` (two calls differ) and not otherwise."""
+        rates = [name for name in init_kwargs if "dropout" in name]
+        for rate in rates:
+            layer = cls(**(init_kwargs | dict.fromkeys(rates, 0.0) | {rate: 0.5}), **extra)
+            inference = to_numpy(layer(*inputs))
+            assert_trees_close(layer(*inputs, training=False), inference, what=f"{rate} with training=False")
+            first, second = to_numpy(layer(*inputs, training=True)), to_numpy(layer(*inputs, training=True))
+            assert np.abs(first - second).max() > 1e-3, f"{rate}=0.5 drops nothing with training=True"
 
 
 class ModelTestCase:

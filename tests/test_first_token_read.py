@@ -155,10 +155,26 @@ def test_a_batch_whose_first_token_is_padding_keeps_the_padded_batch_but_the_fir
 
 
 @torch_only
-def test_a_batch_without_padding_packs_nothing_before_the_last_layer(tiny_tokenizer, dense_rows):
+def test_a_batch_without_padding_packs_only_the_last_layer(tiny_tokenizer, dense_rows, monkeypatch):
+    from distilbert_hub.layers.first_token_read import RealTokens
+
+    packed = record_calls(monkeypatch, RealTokens, "pack")
     task = hub.DistilBertTextClassifier(tiny_backbone_for(tiny_tokenizer), num_classes=2)
     x = model_inputs("backbone", task.backbone.vocabulary_size)
     x["padding_mask"][:] = 1
     dense_rows.clear()
     task.predict_on_batch(x)
     assert {rows for _, rows in dense_rows if "transformer_layer_1/" not in _} == {x["token_ids"].size}
+    assert len(packed) == 1, "only the last layer's keys and values may be packed"
+
+
+@torch_only
+@pytest.mark.parametrize("setup", ["float32", "mixed_bfloat16"])
+def test_float32_attention_on_real_tokens_is_torchs_fused_kernel(tiny_tokenizer, monkeypatch, setup):
+    from distilbert_hub.layers.first_token_read import RealTokens
+
+    fused = record_calls(monkeypatch, RealTokens, "attend")
+    task = task_with_spread_weights(tiny_tokenizer, "text_classifier", setup)
+    task.predict_on_batch(mixed_length_inputs(task.backbone.vocabulary_size))
+    # mixed precision keeps the explicit attention, whose softmax runs in float32
+    assert len(fused) == (task.backbone.num_layers if setup == "float32" else 0)

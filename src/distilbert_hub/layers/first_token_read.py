@@ -33,7 +33,7 @@ def tokens_for(layer, hidden_states, padding_mask, training):
     `RealTokens.first_only()` on torch). The values read stay the same.
     """
     read = _first_token_read.get()
-    if read is None or training or id(layer) not in read.layers:
+    if read is None or training:
         return None
     tokens = read.real_tokens(padding_mask) if keras.backend.backend() == "torch" else None
     if layer is read.last_layer:
@@ -44,7 +44,6 @@ def tokens_for(layer, hidden_states, padding_mask, training):
 class _FirstTokenRead:
     def __init__(self, backbone):
         self.last_layer = backbone.transformer_layers[-1]
-        self.layers = {id(layer) for layer in backbone.transformer_layers}
         # Every layer of one forward gets the same mask tensor: its tokens are found once.
         self.padding_mask, self.tokens = None, None
 
@@ -66,7 +65,7 @@ class FirstTokenOfPaddedBatch:
     fused_attention = False
 
     def __init__(self, hidden_states):
-        self.rest = hidden_states[:, 1:]
+        self.padded = hidden_states
 
     def pack(self, padded):
         return padded
@@ -77,7 +76,7 @@ class FirstTokenOfPaddedBatch:
         return hidden_states[:, :1]
 
     def unpack_output(self, outputs):
-        return ops.concatenate([outputs, ops.zeros_like(self.rest)], axis=1)
+        return ops.slice_update(ops.zeros_like(self.padded), (0, 0, 0), outputs)
 
 
 class RealTokens:
