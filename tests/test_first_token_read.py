@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 import distilbert_hub as hub
+from distilbert_hub.convert.hf_weights import assign_task_hf_weights, task_weight_map
+from harness.seeded_weights import seeded_weights
 from harness.testing import assert_trees_close, model_inputs, record_calls, tiny_backbone_for
 
 LENGTHS = (9, 4, 1, 6)  # a full row, padded rows, and a row of the first token alone
@@ -26,20 +28,18 @@ def mixed_length_inputs(vocabulary_size, lengths=LENGTHS, width=9):
 
 
 def task_with_spread_weights(tokenizer, name, setup):
-    """Kernels and embeddings drawn wide (N(0, 0.5)), gains near 1 and small
-    biases, so that every token moves the logits."""
+    """The goldens' seeded weights (`harness.seeded_weights`: every parameter
+    at a scale where it shows), so that every token moves the logits."""
     keras.utils.set_random_seed(0)
     dtype = "mixed_bfloat16" if setup == "mixed_bfloat16" else None
     task = TASKS[name](tiny_backbone_for(tokenizer, num_layers=3, dtype=dtype))
-    rng = np.random.default_rng(0)
-    for variable in task.weights:
-        kind = variable.path.rsplit("/", 1)[-1]
-        mean, std = {"gamma": (1.0, 0.1), "beta": (0.0, 0.1), "bias": (0.0, 0.1)}.get(kind, (0.0, 0.5))
-        variable.assign(rng.normal(mean, std, variable.shape))
+    entries = task_weight_map(task)
+    assign_task_hf_weights(task, seeded_weights({e.hf_name: e.hf_shape for e in entries}, seed=0))
     if setup == "int8":
         task.quantize("int8")
     if setup == "lora":
         task.enable_lora(2)
+        rng = np.random.default_rng(0)
         for variable in task.backbone.trainable_weights:
             if "lora" in variable.path:
                 variable.assign(rng.normal(0, 0.5, variable.shape))
