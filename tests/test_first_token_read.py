@@ -113,10 +113,11 @@ def test_the_last_layer_runs_the_first_tokens_only(tiny_tokenizer, dense_rows):
     task = task_with_spread_weights(tiny_tokenizer, "text_classifier", "float32")
     task.predict_on_batch(mixed_length_inputs(task.backbone.vocabulary_size))
     batch, padded = len(LENGTHS), len(LENGTHS) * max(LENGTHS)
-    # Keys and values of every token: the real ones on torch, the padded batch elsewhere.
-    every_token = sum(LENGTHS) if keras.backend.backend() == "torch" else padded
     last = task.backbone.num_layers - 1
-    assert rows_by_sublayer(dense_rows, last) == [batch, every_token, every_token, batch, batch, batch], dense_rows
+    # The keys and values of the last layer: every position of the padded batch.
+    assert rows_by_sublayer(dense_rows, last) == [batch, padded, padded, batch, batch, batch], dense_rows
+    # The layers before it: the real tokens on torch, the padded batch elsewhere.
+    every_token = sum(LENGTHS) if keras.backend.backend() == "torch" else padded
     for layer in range(last):
         assert rows_by_sublayer(dense_rows, layer) == [every_token] * len(SUBLAYERS), (layer, dense_rows)
 
@@ -155,7 +156,7 @@ def test_a_batch_whose_first_token_is_padding_keeps_the_padded_batch_but_the_fir
 
 
 @torch_only
-def test_a_batch_without_padding_packs_only_the_last_layer(tiny_tokenizer, dense_rows, monkeypatch):
+def test_a_batch_without_padding_packs_nothing(tiny_tokenizer, dense_rows, monkeypatch):
     from distilbert_hub.layers.first_token_read import RealTokens
 
     packed = record_calls(monkeypatch, RealTokens, "pack")
@@ -165,7 +166,7 @@ def test_a_batch_without_padding_packs_only_the_last_layer(tiny_tokenizer, dense
     dense_rows.clear()
     task.predict_on_batch(x)
     assert {rows for _, rows in dense_rows if "transformer_layer_1/" not in _} == {x["token_ids"].size}
-    assert len(packed) == 1, "only the last layer's keys and values may be packed"
+    assert not packed, "a batch without padding has nothing to pack"
 
 
 @torch_only
@@ -177,4 +178,5 @@ def test_float32_attention_on_real_tokens_is_torchs_fused_kernel(tiny_tokenizer,
     task = task_with_spread_weights(tiny_tokenizer, "text_classifier", setup)
     task.predict_on_batch(mixed_length_inputs(task.backbone.vocabulary_size))
     # mixed precision keeps the explicit attention, whose softmax runs in float32
-    assert len(fused) == (task.backbone.num_layers if setup == "float32" else 0)
+    # the last layer's single query takes the explicit attention too
+    assert len(fused) == (task.backbone.num_layers - 1 if setup == "float32" else 0)

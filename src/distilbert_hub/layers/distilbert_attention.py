@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from distilbert_hub.layers.distilbert_dense import DistilBertDense
+from distilbert_hub.layers.first_token_read import EVERY_TOKEN
 from distilbert_hub.layers.initializers import weight_initializer
 from distilbert_hub.layers.sublayer_call import call_sublayer
 
@@ -52,23 +53,15 @@ class DistilBertAttention(keras.layers.Layer):
         x = ops.reshape(x, (batch, length, self.num_heads, self.head_dim))
         return ops.transpose(x, (0, 2, 1, 3))
 
-    def call(self, hidden_states, padding_mask=None, training=None, tokens=None):
-        """With `tokens` (from `first_token_read.tokens_for`), `hidden_states`
-        are `tokens.pack(...)`'s and the outputs are at `tokens.queries(...)`."""
-        if tokens is not None:
-            return self._call_on_tokens(hidden_states, padding_mask, training, tokens)
-        query = call_sublayer(self.query_dense, hidden_states)
-        key = call_sublayer(self.key_dense, hidden_states)
-        value = call_sublayer(self.value_dense, hidden_states)
-        return call_sublayer(self.output_dense, self._attend(query, key, value, padding_mask, training))
-
-    def _call_on_tokens(self, hidden_states, padding_mask, training, tokens):
+    def call(self, hidden_states, padding_mask=None, training=None, tokens=EVERY_TOKEN):
+        """`tokens` (from `first_token_read.tokens_for`): `hidden_states` are
+        `tokens.pack(...)`'s, and the outputs are at `tokens.queries(...)`."""
         query = tokens.unpack_queries(call_sublayer(self.query_dense, tokens.queries(hidden_states)))
         key = tokens.unpack(call_sublayer(self.key_dense, hidden_states))
         value = tokens.unpack(call_sublayer(self.value_dense, hidden_states))
         if tokens.fused_attention and self.compute_dtype == "float32":
             context = tokens.attend(query, key, value, self.num_heads, self.head_dim**-0.5)
-        else:  # reduced precision keeps the float32 softmax
+        else:  # the reference's attention; reduced precision keeps its float32 softmax
             context = self._attend(query, key, value, padding_mask, training)
         return call_sublayer(self.output_dense, tokens.pack_queries(context))
 

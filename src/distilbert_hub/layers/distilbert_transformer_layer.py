@@ -89,25 +89,16 @@ class DistilBertTransformerLayer(keras.layers.Layer):
 
     def call(self, hidden_states, padding_mask=None, training=None):
         tokens = tokens_for(self, hidden_states, padding_mask, training)
-        if tokens is None:
-            return self._block(hidden_states, padding_mask, training)
-        outputs = self._block(tokens.pack(hidden_states), padding_mask, training, tokens)
-        return tokens.unpack_output(outputs)
-
-    def _block(self, hidden_states, padding_mask, training, tokens=None):
-        """With `tokens` (from `tokens_for`), `hidden_states` are `tokens.pack(...)`'s
-        and the outputs are at `tokens.queries(...)`."""
+        hidden_states = tokens.pack(hidden_states)
         attended = call_sublayer(
             self.attention, hidden_states, padding_mask=padding_mask, training=training, tokens=tokens
         )
-        if tokens is not None:
-            hidden_states = tokens.queries(hidden_states)
-        hidden_states = call_sublayer(self.attention_layer_norm, attended + hidden_states)
+        hidden_states = call_sublayer(self.attention_layer_norm, attended + tokens.queries(hidden_states))
         feed_forward = call_sublayer(self.intermediate_dense, hidden_states)
         feed_forward = apply_activation(feed_forward, self.activation)
         feed_forward = call_sublayer(self.output_dense, feed_forward)
         feed_forward = call_sublayer(self.output_dropout, feed_forward, training=training)
-        return call_sublayer(self.output_layer_norm, feed_forward + hidden_states)
+        return tokens.unpack_output(call_sublayer(self.output_layer_norm, feed_forward + hidden_states))
 
     def compute_output_shape(self, hidden_states_shape, padding_mask_shape=None):
         return hidden_states_shape

@@ -20,25 +20,25 @@ def first_token_read_only(backbone):
 
 
 def tokens_for(layer, hidden_states, padding_mask, training):
-    """The tokens a transformer layer of the backbone computes in a
-    `first_token_read_only` block, or None (every token, padded: the
-    reference's path, and the only one outside such a block or in training).
+    """The tokens a transformer layer of the backbone computes: every token,
+    padded (`EVERY_TOKEN`, the reference's path, the only one outside a
+    `first_token_read_only` block or in training), or less.
 
     Padded positions never reach a real token (their keys are masked in every
     attention), and the last layer's output at the first token takes from
-    the other positions only their keys and values. So a layer may run its
-    projections, LayerNorms and feed-forward on the real tokens alone
-    (`RealTokens`, torch), and the last layer its query onwards on the first
-    token alone (`FirstTokenOfPaddedBatch` on every backend,
-    `RealTokens.first_only()` on torch). The values read stay the same.
+    the other positions only their keys and values. So in such a block a
+    layer may run its projections, LayerNorms and feed-forward on the real
+    tokens alone (`RealTokens`, torch), and the last layer its query onwards
+    on the first token alone (`FirstTokenOfPaddedBatch`, every backend). The
+    values read stay the same.
     """
     read = _first_token_read.get()
     if read is None or training:
-        return None
-    tokens = read.real_tokens(padding_mask) if keras.backend.backend() == "torch" else None
+        return EVERY_TOKEN
     if layer is read.last_layer:
-        return FirstTokenOfPaddedBatch(hidden_states) if tokens is None else tokens.first_only()
-    return None if tokens is None or tokens.count == tokens.batch * tokens.length else tokens
+        return FirstTokenOfPaddedBatch(hidden_states)
+    tokens = read.real_tokens(padding_mask) if keras.backend.backend() == "torch" else None
+    return EVERY_TOKEN if tokens is None or tokens.count == tokens.batch * tokens.length else tokens
 
 
 class _FirstTokenRead:
@@ -55,22 +55,32 @@ class _FirstTokenRead:
         return self.tokens
 
 
-class FirstTokenOfPaddedBatch:
-    """The last layer's work on a padded batch where only the first token is
-    read: its query, attention output, LayerNorms and feed-forward at position
-    0 (5/6 of the layer's multiply-adds saved); the keys and values of every
-    position. `keras.ops` only, with static shapes, for every backend. The
-    outputs at the other positions are zeros."""
+class PaddedTokens:
+    """Every token of a padded batch: the layout a layer gets, and the one its
+    attention works in. `pack` gives the rows a layer runs on, `queries` those
+    whose outputs are read, and the `unpack*` methods return to the padded
+    layout."""
 
     fused_attention = False
-
-    def __init__(self, hidden_states):
-        self.padded = hidden_states
 
     def pack(self, padded):
         return padded
 
-    unpack = pack_queries = unpack_queries = pack
+    unpack = queries = unpack_queries = pack_queries = unpack_output = pack
+
+
+EVERY_TOKEN = PaddedTokens()
+
+
+class FirstTokenOfPaddedBatch(PaddedTokens):
+    """The last layer's work where only the first token is read: its query,
+    attention output, LayerNorms and feed-forward at position 0 (5/6 of the
+    layer's multiply-adds saved); the keys and values of every position.
+    `keras.ops` only, with static shapes, for every backend. The outputs at
+    the other positions are zeros."""
+
+    def __init__(self, hidden_states):
+        self.padded = hidden_states
 
     def queries(self, hidden_states):
         return hidden_states[:, :1]
@@ -79,12 +89,12 @@ class FirstTokenOfPaddedBatch:
         return ops.slice_update(ops.zeros_like(self.padded), (0, 0, 0), outputs)
 
 
-class RealTokens:
+class RealTokens(PaddedTokens):
     """The real (unpadded) tokens of a padded batch, packed as the rows of a
     `[tokens, features]` matrix: a batch of mixed lengths drops its padding
     from every GEMM (on a corpus of 128 texts of 5-120 words, sorted by
     length: 2,817 real tokens for 3,296 padded ones at batch 8, 5,056 at
-    batch 32). `first_only()` reads each example's first token only.
+    batch 32).
 
     Torch only, and written in torch: torch runs eagerly, while jax and
     tensorflow compile once per shape and the number of real tokens changes
@@ -97,7 +107,8 @@ class RealTokens:
 
     @classmethod
     def of(cls, padding_mask):
-        """None where a row's first token is padding: such a batch keeps the reference's path."""
+        """None where a row's first token is padding: the last layer reads that
+        position's state, which only the padded batch computes."""
         is_real = padding_mask.bool()
         return cls(is_real) if bool(is_real[:, 0].all()) else None
 
@@ -106,15 +117,6 @@ class RealTokens:
         self.batch, self.length = is_real.shape
         self.rows = is_real.reshape(-1).nonzero().squeeze(1)
         self.count = len(self.rows)
-        tokens_per_example = is_real.sum(dim=1)
-        self.first_rows = tokens_per_example.cumsum(0) - tokens_per_example
-        self.first_token_only = False
-
-    def first_only(self):
-        """These tokens, with only each example's first token read at the output."""
-        view = object.__new__(RealTokens)
-        view.__dict__.update(self.__dict__, first_token_only=True)
-        return view
 
     def pack(self, padded):
         """`[batch, length, features]` -> `[tokens, features]`."""
@@ -126,29 +128,15 @@ class RealTokens:
         return padded.reshape(self.batch, self.length, -1)
 
     def queries(self, packed):
-        """The packed rows whose outputs are read."""
-        return packed.index_select(0, self.first_rows) if self.first_token_only else packed
+        return packed
 
-    def unpack_queries(self, queries):
-        """`queries(...)`'s rows as `[batch, query_length, features]`."""
-        return queries.unsqueeze(1) if self.first_token_only else self.unpack(queries)
-
-    def pack_queries(self, padded_queries):
-        """The inverse of `unpack_queries`."""
-        return padded_queries[:, 0] if self.first_token_only else self.pack(padded_queries)
-
-    def unpack_output(self, outputs):
-        """A layer's outputs at `queries(...)` as its padded `[batch, length, features]` output."""
-        if not self.first_token_only:
-            return self.unpack(outputs)
-        padded = outputs.new_zeros(self.batch, self.length, outputs.shape[-1])
-        padded[:, 0] = outputs
-        return padded
+    unpack_queries = unpack_output = unpack
+    pack_queries = pack
 
     def attend(self, query, key, value, num_heads, scale):
         """Multi-head attention of `[batch, length, hidden]` projections over
         the real keys, in one kernel (torch's `scaled_dot_product_attention`):
-        `[batch, query_length, hidden]`."""
+        `[batch, length, hidden]`."""
         import torch
 
         def heads(x):
