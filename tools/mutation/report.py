@@ -113,8 +113,6 @@ EQUIVALENT = [
         "equivalent",
         "the sinusoidal angles of columns 2k and 2k+1 are equal by construction (transformers' formula)",
     ),
-]
-EQUIVALENT += [
     (r"ops\.softmax\(scores, \)", "equivalent", "Keras' softmax normalizes over axis=-1 by default"),
     (
         r"ops\.cast\(weights, None\)",
