@@ -20,7 +20,10 @@ MAX_INPUT_CHARS_PER_WORD = 100
 # A vocab.txt larger than this is refused unread (BERT's is 230 KB, the multilingual one 870 KB).
 MAX_VOCABULARY_BYTES = 64 * 1024 * 1024
 # What Rust's `str::trim_end` strips (Unicode White_Space), as `tokenizers` reads a vocab.txt line.
-_RUST_WHITESPACE = " \t\n\x0b\x0c\r\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+_RUST_WHITESPACE = (
+    " \t\n\x0b\x0c\r\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 def read_vocabulary_lines(path):

@@ -74,9 +74,8 @@ def checkpoint_file(directory, name, what="file", must_exist=True):
         inside = resolved == root or root in resolved.parents
         exists = resolved.is_file()
     except (OSError, ValueError) as error:
-        raise CheckpointError(
-            f"{shown}: cannot be opened as the {what} ({type(error).__name__}: {error.strerror if isinstance(error, OSError) else error})."
-        ) from None
+        reason = error.strerror if isinstance(error, OSError) else error
+        raise CheckpointError(f"{shown}: cannot be opened as the {what} ({type(error).__name__}: {reason}).") from None
     if not inside:
         raise CheckpointError(
             f"{shown}: the {what} leaves the checkpoint directory {directory} (through '..', an absolute path or a "
@@ -134,7 +133,7 @@ def read_safetensors(path):
         raise CheckpointError(f"{path}: not a safetensors file (only {size} bytes).")
     try:
         with safe_open(os.fspath(path), framework="numpy") as f:
-            entries = {name: f.get_slice(name) for name in f.keys()}
+            entries = {name: f.get_slice(name) for name in f.keys()}  # noqa: SIM118 (a safe_open handle, not a dict)
             tensors = {}
             for name, entry in entries.items():
                 dtype_name, shape = entry.get_dtype(), tuple(int(d) for d in entry.get_shape())
@@ -203,7 +202,8 @@ def _read_index(directory, index_name, reader):
     weight_map = index.get("weight_map")
     if not isinstance(weight_map, dict) or not weight_map:
         raise CheckpointError(
-            f"{index_path}: 'weight_map' is {type(weight_map).__name__}, expected an object of weight name -> shard file."
+            f"{index_path}: 'weight_map' is {type(weight_map).__name__}, "
+            "expected an object of weight name -> shard file."
         )
     for name, shard in weight_map.items():
         if not isinstance(shard, str) or not shard:

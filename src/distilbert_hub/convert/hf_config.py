@@ -60,12 +60,14 @@ def check_backbone_sizes(sizes, source, names=None):
     dim, heads = sizes.get("dim"), sizes.get("n_heads")
     if dim is not None and heads is not None and dim % heads:
         raise CheckpointError(
-            f"{source}: '{names.get('dim', 'dim')}' {dim} is not divisible by '{names.get('n_heads', 'n_heads')}' {heads}."
+            f"{source}: '{names.get('dim', 'dim')}' {dim} is not divisible by "
+            f"'{names.get('n_heads', 'n_heads')}' {heads}."
         )
     count = parameter_count(sizes)
     if count > MAX_PARAMETERS:
         raise CheckpointError(
-            f"{source}: the config describes {count:,} parameters, more than the {MAX_PARAMETERS:,} this loader accepts."
+            f"{source}: the config describes {count:,} parameters, more than the {MAX_PARAMETERS:,} "
+            "this loader accepts."
         )
 
 

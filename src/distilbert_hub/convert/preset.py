@@ -16,6 +16,7 @@ failure never leaves a half-written preset.
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -609,6 +610,28 @@ def _rename_no_replace(source, target):
 
 
 @contextlib.contextmanager
+def no_tensorflow_probe():
+    """Keras' serialize_keras_object (behind every get_config, through the
+    dtype policy) imports tensorflow whenever it is installed, to test for a
+    tf.TensorShape; tensorflow beside jax, or beside transformers' torch, in
+    one process aborts it. Off the tensorflow backend, and while tensorflow is
+    not imported, no object can be a tf.TensorShape: Keras' lazy module is
+    told tensorflow is unavailable for the duration of a save, then reset."""
+    from keras.src.utils import module_utils
+
+    lazy = getattr(module_utils, "tensorflow", None)
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules or not hasattr(lazy, "_available"):
+        yield
+        return
+    saved = lazy._available
+    lazy._available = False
+    try:
+        yield
+    finally:
+        lazy._available = saved
+
+
+@contextlib.contextmanager
 def new_directory(path):
     """A temporary sibling of `path` (`.NAME.partial-PID-*`, with the umask's
     permissions) that becomes `path` on success; an existing target, or one
@@ -657,14 +680,7 @@ def _write_preprocessor(preprocessor, directory):
 
 
 def _write_backbone(backbone, directory):
-    # What keras.saving.serialize_keras_object writes, without calling it: it
-    # imports tensorflow whenever installed (to test for tf.TensorShape), and
-    # tensorflow beside jax or transformers' torch aborts the process.
-    spec = _spec(backbone, backbone.get_config()) | {
-        "registered_name": keras.saving.get_registered_name(type(backbone)),
-        "build_config": {"input_shape": None},
-        "compile_config": {},
-    }
+    spec = keras.saving.serialize_keras_object(backbone)
     write_json(directory / CONFIG, spec)
     backbone.save_weights(directory / KERAS_WEIGHTS)
 
@@ -676,7 +692,7 @@ def save_to_preset(obj, preset_dir):
     from distilbert_hub.preprocessor import Preprocessor
     from distilbert_hub.task import Task
 
-    with new_directory(preset_dir) as directory:
+    with no_tensorflow_probe(), new_directory(preset_dir) as directory:
         metadata = {"distilbert_hub_version": __version__, "keras_version": keras.__version__}
         if isinstance(obj, DistilBertTokenizer):
             _write_tokenizer(obj, directory)
