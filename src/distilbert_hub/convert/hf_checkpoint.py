@@ -210,9 +210,10 @@ def _read_index(directory, index_name, reader):
             raise CheckpointError(
                 f"{index_path}: weight_map['{name:.80}'] is {shard!r:.80}, expected a shard file name."
             )
+    # Every shard name is checked before any shard is read.
+    shards = {shard: checkpoint_file(directory, shard, f"shard named by {index_name}") for shard in weight_map.values()}
     tensors = {}
-    for shard in sorted(set(weight_map.values())):
-        shard_path = checkpoint_file(directory, shard, f"shard named by {index_name}")
+    for shard, shard_path in sorted(shards.items()):
         for name, value in reader(shard_path).items():
             if weight_map.get(name) != shard:
                 raise CheckpointError(
