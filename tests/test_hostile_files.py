@@ -12,7 +12,6 @@ import struct
 import sys
 import time
 
-import keras
 import numpy as np
 import pytest
 
