@@ -282,7 +282,8 @@ def _load_keras_weights(model, directory, name, backbone_spec, num_classes=1):
     try:
         model.load_weights(path)
     except Exception as error:
-        raise CheckpointError(f"{path}: weights do not fit {type(model).__name__} ({error}).") from None
+        reason = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+        raise CheckpointError(f"{path}: weights do not fit {type(model).__name__} ({reason}).") from None
     for variable in model.weights:
         value = keras.ops.convert_to_numpy(variable)
         if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
