@@ -21,6 +21,14 @@ class DistilBertMultipleChoicePreprocessor(Preprocessor):
         if not (isinstance(x, tuple) and len(x) == 2):
             raise ValueError("DistilBertMultipleChoicePreprocessor takes x=(prompts, choices).")
         prompts, choices = x
+        if isinstance(prompts, (str, bytes)):
+            raise TypeError("DistilBertMultipleChoicePreprocessor: prompts must be a list of strings, got one string.")
+        for row, choice_row in enumerate(choices):
+            if isinstance(choice_row, (str, bytes)):
+                raise TypeError(
+                    f"DistilBertMultipleChoicePreprocessor: row {row} of choices is one string ({choice_row!r:.40}); "
+                    "each row must be a list of choice strings (a string would be one choice per character)."
+                )
         if len(prompts) != len(choices):
             raise ValueError(f"{len(prompts)} prompts but {len(choices)} rows of choices.")
         counts = {len(row) for row in choices}

@@ -45,8 +45,11 @@ class DistilBertTextClassifierPreprocessor(Preprocessor):
             outputs = {k: v[0] for k, v in outputs.items()}
         if y is not None:
             y = np.asarray(y)
-            if not single and len(y) != len(outputs["token_ids"]):
-                raise ValueError(f"{len(y)} labels for {len(outputs['token_ids'])} inputs.")
+            if single and y.ndim != 0 and y.size != 1:
+                raise ValueError(f"{y.size} labels for one text; give one label (or a list of texts).")
+            if not single and (y.ndim == 0 or len(y) != len(outputs["token_ids"])):
+                count = 1 if y.ndim == 0 else len(y)
+                raise ValueError(f"{count} labels for {len(outputs['token_ids'])} inputs.")
         return self._finish(outputs, y, sample_weight)
 
     def get_config(self):

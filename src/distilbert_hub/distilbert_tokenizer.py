@@ -5,6 +5,7 @@ import numpy as np
 import tokenizers
 from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
+from distilbert_hub.convert.hf_checkpoint import CheckpointError
 from distilbert_hub.convert.hf_tokenizer import merge_options, read_tokenizer_json
 
 SPECIAL_TOKENS = {
@@ -16,6 +17,43 @@ SPECIAL_TOKENS = {
 }
 # transformers' WordPiece turns a word longer than this (in characters) into [UNK].
 MAX_INPUT_CHARS_PER_WORD = 100
+# A vocab.txt larger than this is refused unread (BERT's is 230 KB, the multilingual one 870 KB).
+MAX_VOCABULARY_BYTES = 64 * 1024 * 1024
+# What Rust's `str::trim_end` strips (Unicode White_Space), as `tokenizers` reads a vocab.txt line.
+_RUST_WHITESPACE = (
+    " \t\n\x0b\x0c\r\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
+
+
+def read_vocabulary_lines(path):
+    """The tokens of a vocab.txt as transformers reads it: lines split on
+    "\\n" only (a lone "\\r" stays inside its token), trailing whitespace
+    (and so a CRLF's "\\r") stripped; at most MAX_VOCABULARY_BYTES."""
+    path = os.fspath(path)
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_VOCABULARY_BYTES:
+            raise CheckpointError(
+                f"{path}: a vocabulary of {size} bytes, more than {MAX_VOCABULARY_BYTES}; refused unread."
+            )
+        with open(path, "rb") as f:
+            data = f.read(MAX_VOCABULARY_BYTES + 1)
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot read the vocabulary ({error.strerror or error}).") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise CheckpointError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}).") from None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.rstrip(_RUST_WHITESPACE) for line in lines]
+
+
+def survives_vocabulary_file(token):
+    """Whether `token` reads back unchanged as a line of a vocab.txt."""
+    return "\n" not in token and token == token.rstrip(_RUST_WHITESPACE)
 
 
 def _read_vocabulary(vocabulary):
@@ -29,12 +67,18 @@ def _read_vocabulary(vocabulary):
         if path.endswith(".json"):
             tokens, options = read_tokenizer_json(path)
             return tokens, options, path
-        try:
-            with open(path, encoding="utf-8") as f:
-                return [line.rstrip("\n").rstrip("\r") for line in f], {}, path
-        except UnicodeDecodeError as error:
-            raise ValueError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}).") from None
+        return read_vocabulary_lines(path), {}, path
     if isinstance(vocabulary, dict):
+        for token, id in vocabulary.items():
+            if not isinstance(token, str) or isinstance(id, bool) or not isinstance(id, (int, np.integer)):
+                raise TypeError(f"vocabulary dict entry {token!r:.60}: {id!r:.60} must map a str to an int id.")
+        ids = sorted(int(id) for id in vocabulary.values())
+        if ids != list(range(len(ids))):
+            gap = next(i for i, id in enumerate(ids) if id != i)
+            raise ValueError(
+                f"vocabulary dict: ids must be 0..{len(ids) - 1} without gaps or repeats; id {gap} is "
+                f"{'missing' if gap not in ids else 'repeated'} (a gapped dict would be renumbered silently)."
+            )
         return sorted(vocabulary, key=vocabulary.get), {}, "vocabulary dict"
     if isinstance(vocabulary, (list, tuple)):
         for i, token in enumerate(vocabulary):

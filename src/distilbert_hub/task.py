@@ -321,9 +321,18 @@ def check_backbone(backbone):
 
 def hf_num_labels(hf_config):
     """The number of labels an HF config declares (`id2label`, else `num_labels`)."""
-    if hf_config.get("id2label"):
-        return len(hf_config["id2label"])
-    return hf_config.get("num_labels")
+    from distilbert_hub.convert.hf_config import check_int
+
+    id2label = hf_config.get("id2label")
+    if id2label:
+        if not isinstance(id2label, dict):
+            raise ValueError(
+                f"config.json: 'id2label' is {type(id2label).__name__}, expected an object of id -> label."
+            )
+        return check_int(len(id2label), "id2label (its length)", "config.json", high=100_000)
+    if hf_config.get("num_labels") is None:
+        return None
+    return check_int(hf_config["num_labels"], "num_labels", "config.json")
 
 
 def hf_labels_config(num_classes):

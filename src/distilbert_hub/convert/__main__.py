@@ -6,9 +6,11 @@ SOURCE is a preset name, `hf://org/name`, a Hugging Face checkpoint directory
 or a Keras preset directory; the model class (backbone or task) follows its
 `architectures` or `task.json`. `--to preset` (default) writes a Keras preset,
 `--to transformers` a directory `transformers` loads. `--verify` (needs
-transformers and torch, and a jax or torch Keras backend) runs the converted
-and the original model on a fixed set of texts, prints the max abs error on
-real tokens per output, and exits 1 above `--atol`.
+transformers and torch, which run in a child process, so any Keras backend
+works) loads the written OUTPUT afresh and runs it and the SOURCE, each in its
+own implementation (transformers for a Hugging Face directory, this library
+for a preset), on a fixed set of texts; it prints the max abs error on real
+tokens per output and exits 1 above `--atol` or on any NaN.
 """
 
 import argparse
@@ -29,7 +31,7 @@ VERIFY_TEXTS = [
 def model_class(directory):
     """The class a preset or checkpoint directory holds."""
     import distilbert_hub as hub
-    from distilbert_hub.convert.hf_checkpoint import read_json
+    from distilbert_hub.convert.hf_checkpoint import is_checkpoint_file, read_json
     from distilbert_hub.convert.preset import TASK_CONFIG, hf_architecture, preset_format
     from distilbert_hub.task import Task
 
@@ -37,67 +39,117 @@ def model_class(directory):
     if kind == "hf":
         architecture = hf_architecture(config, directory)
         return hub.DistilBertBackbone if architecture == "DistilBertModel" else Task.registry[architecture]
-    if (directory / TASK_CONFIG).is_file():
-        name = read_json(directory / TASK_CONFIG)["class_name"]
+    if is_checkpoint_file(directory, TASK_CONFIG):
+        name = read_json(TASK_CONFIG, "task config", directory).get("class_name")
         for cls in Task.registry.values():
             if cls.__name__ == name:
                 return cls
-        raise SystemExit(f"{directory / TASK_CONFIG}: unknown task class {name!r}.")
+        raise SystemExit(f"{directory / TASK_CONFIG}: unknown task class {name!r:.80}.")
     return hub.DistilBertBackbone
 
 
+# Run by a child interpreter: transformers never shares a process with the
+# Keras backend (tensorflow beside transformers' torch aborts, and so can jax
+# once something has imported tensorflow).
+HF_CHILD = """
+import sys, numpy as np, torch, transformers
+directory, architecture, io = sys.argv[1:4]
+inputs = np.load(io + "/inputs.npz")
+model = getattr(transformers, architecture).from_pretrained(directory, attn_implementation="eager").eval()
+with torch.no_grad():
+    result = model(input_ids=torch.from_numpy(inputs["token_ids"]).long(),
+                   attention_mask=torch.from_numpy(inputs["padding_mask"]).long())
+names = {"DistilBertModel": ["last_hidden_state"], "DistilBertForQuestionAnswering": ["start_logits", "end_logits"]}
+np.savez(io + "/outputs.npz", **{n: getattr(result, n).numpy() for n in names.get(architecture, ["logits"])})
+"""
+
+
 def hf_outputs(directory, architecture, inputs):
-    import torch
-    import transformers
+    """transformers' outputs for `inputs` from the checkpoint `directory`, computed in a child process."""
+    import subprocess
+    import tempfile
 
-    auto = getattr(transformers, architecture)
-    model = auto.from_pretrained(directory, attn_implementation="eager").eval()
-    with torch.no_grad():
-        result = model(
-            input_ids=torch.from_numpy(inputs["token_ids"]).long(),
-            attention_mask=torch.from_numpy(inputs["padding_mask"]).long(),
+    with tempfile.TemporaryDirectory(prefix="verify-") as io:
+        np.savez(Path(io) / "inputs.npz", **inputs)
+        environment = {k: v for k, v in __import__("os").environ.items() if k != "KERAS_BACKEND"}
+        run = subprocess.run(
+            [sys.executable, "-c", HF_CHILD, str(directory), architecture, io],
+            capture_output=True,
+            text=True,
+            env=environment,
         )
-    if architecture == "DistilBertModel":
-        return {"last_hidden_state": result.last_hidden_state.numpy()}
-    if architecture == "DistilBertForQuestionAnswering":
-        return {"start_logits": result.start_logits.numpy(), "end_logits": result.end_logits.numpy()}
-    return {"logits": result.logits.numpy()}
+        if run.returncode != 0:
+            raise SystemExit(f"--verify: transformers could not run {directory}:\n{run.stderr[-2000:]}")
+        with np.load(Path(io) / "outputs.npz") as outputs:
+            return dict(outputs)
 
 
-def verify(model, hf_directory, atol):
+def our_outputs(cls, directory, architecture, inputs):
+    """This library's outputs for `inputs` from a preset `directory`, loaded afresh from disk."""
     import keras
 
-    if keras.backend.backend() == "tensorflow":
-        raise SystemExit(
-            "--verify needs KERAS_BACKEND=jax or torch: TensorFlow and transformers' torch cannot share a process."
-        )
-    import distilbert_hub as hub
-    from distilbert_hub.task import Task
-
-    backbone = model if isinstance(model, hub.DistilBertBackbone) else model.backbone
-    architecture = "DistilBertModel" if not isinstance(model, Task) else model.hf_architecture
-    tokenizer = hub.DistilBertTokenizer.from_preset(str(hf_directory))
-    length = min(32, backbone.max_sequence_length)
-    inputs = hub.DistilBertTextClassifierPreprocessor(tokenizer, sequence_length=length)(VERIFY_TEXTS)
-    if architecture == "DistilBertForMultipleChoice":
-        inputs = {k: v[None] for k, v in inputs.items()}
-    expected = hf_outputs(hf_directory, architecture, inputs)
+    model = (
+        cls.from_preset(str(directory), preprocessor=None)
+        if cls.__name__ != "DistilBertBackbone"
+        else (cls.from_preset(str(directory)))
+    )
     if architecture == "DistilBertForMaskedLM":  # logits at every position, as transformers gives them
-        # Padding slots point at [CLS] (a real token); they are left out of the comparison below.
+        # Padding slots point at [CLS] (a real token); they are left out of the comparison.
+        length = inputs["token_ids"].shape[-1]
         positions = np.where(inputs["padding_mask"] == 1, np.arange(length, dtype=np.int32), 0)
         inputs = inputs | {"mask_positions": positions.astype(np.int32)}
-    ours = model(inputs, training=False)
-    ours = ours if isinstance(ours, dict) else {next(iter(expected)): ours}
-    worst = 0.0
+    result = model(inputs, training=False)
+    if not isinstance(result, dict):
+        name = {"DistilBertModel": "last_hidden_state"}.get(architecture, "logits")
+        result = {name: result}
+    return {name: keras.ops.convert_to_numpy(value) for name, value in result.items()}
+
+
+def outputs_of(cls, directory, architecture, inputs):
+    """What `directory` computes in its own implementation: transformers for an
+    HF checkpoint, this library for a preset."""
+    from distilbert_hub.convert.preset import preset_format
+
+    if preset_format(directory)[0] == "hf":
+        return hf_outputs(directory, architecture, inputs)
+    return our_outputs(cls, directory, architecture, inputs)
+
+
+def verify(cls, source, output, atol):
+    """The converted model (`output`, loaded afresh by its own implementation)
+    against the source model (`source`, likewise): never against our own
+    in-memory copy. NaN or infinity anywhere fails."""
+    import distilbert_hub as hub
+    from distilbert_hub.convert.preset import preset_format
+
+    architecture = "DistilBertModel" if cls is hub.DistilBertBackbone else cls.hf_architecture
+    hf_side = source if preset_format(source)[0] == "hf" else output
+    tokenizer = hub.DistilBertTokenizer.from_preset(str(hf_side))
+    backbone_length = hub.DistilBertBackbone.from_preset(str(output), load_weights=False).max_sequence_length
+    length = min(32, backbone_length)
+    inputs = hub.DistilBertTextClassifierPreprocessor(tokenizer, sequence_length=length)(VERIFY_TEXTS)
+    inputs = {k: np.asarray(v) for k, v in inputs.items()}
+    if architecture == "DistilBertForMultipleChoice":
+        inputs = {k: v[None] for k, v in inputs.items()}
+    expected = outputs_of(cls, source, architecture, inputs)
+    actual = outputs_of(cls, output, architecture, inputs)
+    ok = True
     for name, value in expected.items():
-        actual = keras.ops.convert_to_numpy(ours[name])
-        error = np.abs(actual.astype(np.float64) - value)
+        if name not in actual or np.shape(actual[name]) != np.shape(value):
+            print(f"  {name}: missing or of another shape in the converted model")
+            ok = False
+            continue
+        finite = bool(np.all(np.isfinite(value)) and np.all(np.isfinite(actual[name])))
+        error = np.abs(actual[name].astype(np.float64) - value)
         if error.ndim >= 2 and error.shape[-2 if error.ndim == 3 else -1] == inputs["padding_mask"].shape[-1]:
             mask = inputs["padding_mask"]
             error = error * (mask[..., None] if error.ndim == 3 else mask)
-        worst = max(worst, float(error.max()))
-        print(f"  {name}: max abs error on real tokens {error.max():.3e} (tolerance {atol:g})")
-    return worst <= atol
+        worst = float(np.nanmax(error)) if finite else float("nan")
+        print(
+            f"  {name}: max abs error on real tokens {worst:.3e} (tolerance {atol:g})" + ("" if finite else " NaN/inf")
+        )
+        ok = ok and finite and worst <= atol
+    return ok
 
 
 @contextlib.contextmanager
@@ -155,13 +207,13 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.verify:
-        hf_directory = Path(args.output) if args.to == "transformers" else directory
-        if preset_format(hf_directory)[0] != "hf":
+        output = Path(args.output)
+        if preset_format(directory)[0] != "hf" and preset_format(output)[0] != "hf":
             print("error: --verify needs a Hugging Face checkpoint on one side.", file=sys.stderr)
             return 2
-        print(f"verifying against transformers ({hf_directory})", flush=True)
-        if not verify(model, hf_directory, args.atol):
-            print("FAILED: outputs differ beyond the tolerance", file=sys.stderr)
+        print(f"verifying {output} against the source {directory}", flush=True)
+        if not verify(cls, directory, output, args.atol):
+            print("FAILED: outputs differ beyond the tolerance (or are not finite)", file=sys.stderr)
             return 1
         print("verified")
     return 0

@@ -2,18 +2,23 @@
 sharded safetensors (`model.safetensors.index.json`), and `pytorch_model.bin`
 (only through `torch.load(weights_only=True)`, never a plain pickle).
 
-safetensors files are parsed here (header JSON + raw little-endian data),
-so bfloat16 and float16 weights load without torch. A tensor is read from
-the file only when it is asked for (`SafetensorsTensor`), one at a time, so
-loading never holds the checkpoint in memory beside the model. Every tensor
-becomes float32 by one rule: bfloat16 and float16 widen exactly; float64
-narrows, and a value beyond float32's range is refused rather than turned
-into inf.
+safetensors files are read through the `safetensors` library's own
+`safe_open`, so every header the library refuses (overlapping or uncovered
+offsets, duplicate keys, a header past the file) is refused here too, with
+the file named. A tensor is read from the file only when it is asked for
+(`SafetensorsTensor`), one at a time, so loading never holds the checkpoint
+in memory beside the model; shapes come from the header, so a config can be
+checked against them before anything is allocated. Every tensor becomes
+float32 by one rule: bfloat16 and float16 widen exactly; float64 narrows,
+and a value beyond float32's range is refused rather than turned into inf.
+
+Every file is opened through `checkpoint_file`: a name that leaves the
+checkpoint directory (`..`, an absolute path, a symlink pointing outside) is
+refused before it is opened, and errors never quote an outside file.
 """
 
 import json
 import os
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -25,23 +30,72 @@ PYTORCH_INDEX_NAME = "pytorch_model.bin.index.json"
 # Buffers some checkpoints carry that are not parameters.
 IGNORED_KEYS = ("embeddings.position_ids", "distilbert.embeddings.position_ids")
 
-_SAFETENSORS_DTYPES = {
-    "F64": np.float64,
-    "F32": np.float32,
-    "F16": np.float16,
-    "BF16": np.uint16,
-    "I64": np.int64,
-    "I32": np.int32,
-    "I16": np.int16,
-    "I8": np.int8,
-    "U8": np.uint8,
-    "BOOL": np.bool_,
-}
+FLOAT_SAFETENSORS_DTYPES = ("F64", "F32", "F16", "BF16")
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+# A JSON file of a checkpoint (config, tokenizer, index) larger than this is
+# refused unread: the largest real one, a multilingual tokenizer.json, is ~10 MB.
+MAX_JSON_BYTES = 64 * 1024 * 1024
+# Deeper JSON nesting than this is refused (real configs nest 3 levels).
+MAX_JSON_DEPTH = 32
+MAX_VOCABULARY_BYTES = 64 * 1024 * 1024
 
 
 class CheckpointError(ValueError):
-    """A checkpoint is missing, malformed, or does not fit the model."""
+    """A checkpoint file is missing, malformed, outside its directory, or does
+    not fit the model. The message names the file (and key and value)."""
+
+
+def containment_root(directory):
+    """The folder every file of `directory` must resolve into: the directory
+    itself, or for a Hugging Face cache snapshot (`models--org--name/snapshots/REV`,
+    whose files are symlinks into `models--org--name/blobs`) the repository folder."""
+    directory = Path(os.path.realpath(directory))
+    if directory.parent.name == "snapshots" and (directory.parent.parent / "blobs").is_dir():
+        return directory.parent.parent
+    return directory
+
+
+def checkpoint_file(directory, name, what="file", must_exist=True):
+    """`directory / name` after checking it stays inside the checkpoint
+    (symlinks followed only within it). Returns None for a missing file when
+    `must_exist` is False."""
+    directory = Path(directory)
+    shown = directory / name if isinstance(name, (str, os.PathLike)) else directory
+    if not isinstance(name, (str, os.PathLike)):
+        raise CheckpointError(f"{directory}: {what} is named by a {type(name).__name__}, expected a file name.")
+    name = os.fspath(name)
+    if "\x00" in name or "\x00" in os.fspath(directory):
+        raise CheckpointError(f"{shown!r}: a file name with a NUL byte ({what}).")
+    if os.path.isabs(name):
+        raise CheckpointError(f"{directory}: {what} {name!r} is an absolute path; it must be a file of the checkpoint.")
+    root = containment_root(directory)
+    try:
+        resolved = Path(os.path.realpath(directory / name))
+        inside = resolved == root or root in resolved.parents
+        exists = resolved.is_file()
+    except (OSError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) else error
+        raise CheckpointError(f"{shown}: cannot be opened as the {what} ({type(error).__name__}: {reason}).") from None
+    if not inside:
+        raise CheckpointError(
+            f"{shown}: the {what} leaves the checkpoint directory {directory} (through '..', an absolute path or a "
+            "symlink); only files inside it are read."
+        )
+    if not exists:
+        if (directory / name).exists() or resolved.exists():
+            raise CheckpointError(f"{shown}: the {what} is not a regular file.")
+        if must_exist:
+            raise CheckpointError(f"{shown}: missing {what}.")
+        return None
+    return directory / name
+
+
+def is_checkpoint_file(directory, name):
+    """Whether `directory / name` is a file (a file that leaves the checkpoint counts, so that reading it refuses)."""
+    try:
+        return (Path(directory) / name).is_file() or (Path(directory) / name).is_symlink()
+    except (OSError, ValueError):
+        return False
 
 
 def to_float32(value, name, source):
@@ -64,65 +118,56 @@ def to_float32(value, name, source):
     raise CheckpointError(f"{source}: weight '{name}' has dtype {dtype}, expected a float type.")
 
 
-def bf16_bits_to_float32(bits):
-    return (bits.astype(np.uint32) << 16).view(np.float32)
+def _safetensors_error(path, error):
+    message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return CheckpointError(f"{path}: corrupt safetensors header or data ({message}; file truncated or corrupt).")
 
 
 def read_safetensors(path):
-    """`{name: float32 array}` from one safetensors file."""
+    """`{name: SafetensorsTensor}` from one safetensors file (header only: no tensor is read yet)."""
+    from safetensors import SafetensorError, safe_open
+
     path = Path(path)
     size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            raise CheckpointError(f"{path}: not a safetensors file (only {size} bytes).")
-        (header_size,) = struct.unpack("<Q", head)
-        if header_size > size - 8 or header_size > 100_000_000:
-            raise CheckpointError(f"{path}: corrupt safetensors header (claims {header_size} bytes, file has {size}).")
-        try:
-            header = json.loads(f.read(header_size))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise CheckpointError(f"{path}: corrupt safetensors header ({error}).") from None
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{path}: corrupt safetensors header (not a JSON object).")
-    header.pop("__metadata__", None)
-    data_start = 8 + header_size
-    data_size = size - data_start
-    tensors = {}
-    for name, info in header.items():
-        try:
-            dtype_name, shape, (begin, end) = info["dtype"], tuple(info["shape"]), info["data_offsets"]
-        except (KeyError, TypeError, ValueError):
-            raise CheckpointError(f"{path}: corrupt safetensors entry for '{name}'.") from None
-        if dtype_name not in _SAFETENSORS_DTYPES:
-            raise CheckpointError(f"{path}: weight '{name}' has unsupported dtype {dtype_name}.")
-        dtype = np.dtype(_SAFETENSORS_DTYPES[dtype_name])
-        expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        if end - begin != expected or end > data_size or begin < 0:
-            raise CheckpointError(
-                f"{path}: weight '{name}' needs bytes [{begin}, {end}) of the data section, which has "
-                f"{data_size} bytes (file truncated or corrupt)."
-            )
-        if dtype_name != "BF16" and dtype.kind != "f":
-            raise CheckpointError(f"{path}: weight '{name}' has dtype {dtype}, expected a float type.")
-        tensors[name] = SafetensorsTensor(path, name, data_start + begin, dtype, shape, dtype_name == "BF16")
+    if size < 8:
+        raise CheckpointError(f"{path}: not a safetensors file (only {size} bytes).")
+    try:
+        with safe_open(os.fspath(path), framework="numpy") as f:
+            entries = {name: f.get_slice(name) for name in f.keys()}  # noqa: SIM118 (a safe_open handle, not a dict)
+            tensors = {}
+            for name, entry in entries.items():
+                dtype_name, shape = entry.get_dtype(), tuple(int(d) for d in entry.get_shape())
+                if dtype_name not in FLOAT_SAFETENSORS_DTYPES:
+                    raise CheckpointError(f"{path}: weight '{name}' has dtype {dtype_name}, expected a float type.")
+                tensors[name] = SafetensorsTensor(path, name, dtype_name, shape)
+    except SafetensorError as error:
+        raise _safetensors_error(path, error) from None
+    except (OSError, ValueError, OverflowError, MemoryError) as error:
+        if isinstance(error, CheckpointError):
+            raise
+        raise _safetensors_error(path, error) from None
     return tensors
 
 
 class SafetensorsTensor:
-    """One tensor of a safetensors file, read as float32 when converted to an
-    array (`np.asarray`), and not kept: each conversion reads it again."""
+    """One tensor of a safetensors file, read (through `safe_open`) as float32
+    when converted to an array (`np.asarray`), and not kept: each conversion
+    reads it again. `shape` comes from the header, without reading."""
 
-    def __init__(self, path, name, offset, stored_dtype, shape, bfloat16):
-        self.path, self.name, self.offset = path, name, offset
-        self.stored_dtype, self.shape, self.bfloat16 = stored_dtype, shape, bfloat16
+    def __init__(self, path, name, stored_dtype, shape):
+        self.path, self.name, self.stored_dtype, self.shape = path, name, stored_dtype, shape
         self.dtype = np.dtype(np.float32)
         self.ndim = len(shape)
 
     def __array__(self, dtype=None, copy=None):
-        count = int(np.prod(self.shape, dtype=np.int64))
-        raw = np.fromfile(self.path, dtype=self.stored_dtype, count=count, offset=self.offset).reshape(self.shape)
-        value = bf16_bits_to_float32(raw) if self.bfloat16 else to_float32(raw, self.name, self.path)
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(os.fspath(self.path), framework="numpy") as f:
+                raw = f.get_tensor(self.name)
+        except SafetensorError as error:
+            raise _safetensors_error(self.path, error) from None
+        value = to_float32(raw, self.name, self.path)
         return value if dtype is None else value.astype(dtype)
 
 
@@ -152,23 +197,32 @@ def read_torch_bin(path):
 
 
 def _read_index(directory, index_name, reader):
-    index_path = directory / index_name
-    try:
-        weight_map = json.loads(index_path.read_text())["weight_map"]
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise CheckpointError(f"{index_path}: not a valid shard index ({error}).") from None
+    index_path = checkpoint_file(directory, index_name, "shard index")
+    index = read_json(index_path, "shard index")
+    weight_map = index.get("weight_map")
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise CheckpointError(
+            f"{index_path}: 'weight_map' is {type(weight_map).__name__}, "
+            "expected an object of weight name -> shard file."
+        )
+    for name, shard in weight_map.items():
+        if not isinstance(shard, str) or not shard:
+            raise CheckpointError(
+                f"{index_path}: weight_map['{name:.80}'] is {shard!r:.80}, expected a shard file name."
+            )
+    # Every shard name is checked before any shard is read.
+    shards = {shard: checkpoint_file(directory, shard, f"shard named by {index_name}") for shard in weight_map.values()}
     tensors = {}
-    for shard in sorted(set(weight_map.values())):
-        shard_path = directory / shard
-        if not shard_path.is_file():
-            raise CheckpointError(f"{index_path}: shard '{shard}' is missing from {directory}.")
+    for shard, shard_path in sorted(shards.items()):
         for name, value in reader(shard_path).items():
             if weight_map.get(name) != shard:
-                raise CheckpointError(f"{shard_path}: holds '{name}', which the index puts in {weight_map.get(name)}.")
+                raise CheckpointError(
+                    f"{shard_path}: holds '{name:.80}', which the index puts in {weight_map.get(name)!r:.80}."
+                )
             tensors[name] = value
     missing = sorted(set(weight_map) - set(tensors))
     if missing:
-        raise CheckpointError(f"{index_path}: lists weight(s) no shard holds: {missing[:5]}.")
+        raise CheckpointError(f"{index_path}: lists weight(s) no shard holds: {[m[:80] for m in missing[:5]]}.")
     return tensors
 
 
@@ -176,13 +230,13 @@ def read_state_dict(directory):
     """The checkpoint's tensors as `{hf_name: float32 array}` (buffers such as
     `position_ids` dropped), preferring safetensors over torch pickles."""
     directory = Path(directory)
-    if (directory / SAFETENSORS_NAME).is_file():
-        tensors = read_safetensors(directory / SAFETENSORS_NAME)
-    elif (directory / SAFETENSORS_INDEX_NAME).is_file():
+    if is_checkpoint_file(directory, SAFETENSORS_NAME):
+        tensors = read_safetensors(checkpoint_file(directory, SAFETENSORS_NAME, "weights file"))
+    elif is_checkpoint_file(directory, SAFETENSORS_INDEX_NAME):
         tensors = _read_index(directory, SAFETENSORS_INDEX_NAME, read_safetensors)
-    elif (directory / PYTORCH_NAME).is_file():
-        tensors = read_torch_bin(directory / PYTORCH_NAME)
-    elif (directory / PYTORCH_INDEX_NAME).is_file():
+    elif is_checkpoint_file(directory, PYTORCH_NAME):
+        tensors = read_torch_bin(checkpoint_file(directory, PYTORCH_NAME, "weights file"))
+    elif is_checkpoint_file(directory, PYTORCH_INDEX_NAME):
         tensors = _read_index(directory, PYTORCH_INDEX_NAME, read_torch_bin)
     else:
         raise CheckpointError(
@@ -202,16 +256,48 @@ def write_safetensors(path, tensors):
     )
 
 
-def read_json(path, what="file"):
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing {what}.")
+def _json_depth_error(value):
+    """The path of the first container nested deeper than MAX_JSON_DEPTH, or None (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                return depth
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return None
+
+
+def read_json(path, what="file", directory=None):
+    """A JSON object from `path` (inside `directory` when given), at most
+    MAX_JSON_BYTES and MAX_JSON_DEPTH deep; every failure a CheckpointError naming the file."""
+    path = checkpoint_file(directory, path, what) if directory is not None else Path(path)
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        if not path.is_file():
+            raise CheckpointError(f"{path}: missing {what}.")
+        size = path.stat().st_size
+        if size > MAX_JSON_BYTES:
+            raise CheckpointError(
+                f"{path}: the {what} is {size} bytes, more than the {MAX_JSON_BYTES} a JSON file may be."
+            )
+        with open(path, "rb") as f:
+            data = f.read(MAX_JSON_BYTES + 1)
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot read the {what} ({error.strerror or error}).") from None
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise CheckpointError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}).") from None
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{path}: not valid JSON ({error}).") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: JSON nested deeper than {MAX_JSON_DEPTH} levels.") from None
+    except ValueError as error:  # e.g. an integer of more digits than Python converts
         raise CheckpointError(f"{path}: not valid JSON ({error}).") from None
     if not isinstance(value, dict):
         raise CheckpointError(f"{path}: expected a JSON object, got {type(value).__name__}.")
+    if _json_depth_error(value):
+        raise CheckpointError(f"{path}: JSON nested deeper than {MAX_JSON_DEPTH} levels.")
     return value
 
 

@@ -1,5 +1,6 @@
 """Hugging Face `DistilBertConfig` fields <-> `DistilBertBackbone` arguments."""
 
+from distilbert_hub.convert.hf_checkpoint import CheckpointError
 from distilbert_hub.layers.distilbert_transformer_layer import ACTIVATIONS
 
 HF_TO_BACKBONE = {
@@ -15,19 +16,90 @@ HF_TO_BACKBONE = {
     "sinusoidal_pos_embds": "sinusoidal_position_embedding",
 }
 REQUIRED_HF_KEYS = ("vocab_size", "n_layers", "n_heads", "dim", "hidden_dim")
+# Upper bounds no real DistilBERT reaches (the largest, multilingual, has a
+# 119547-token vocabulary, 6 layers, dim 768, hidden_dim 3072, 512 positions):
+# a config past them is refused before a layer is built, so a hostile
+# config.json cannot make the loader allocate gigabytes.
+LIMITS = {
+    "vocab_size": 1_000_000,
+    "n_layers": 48,
+    "n_heads": 128,
+    "dim": 8192,
+    "hidden_dim": 32768,
+    "max_position_embeddings": 65536,
+    "num_labels": 100_000,
+}
+# And on the whole: at most this many parameters (4 GiB of float32).
+MAX_PARAMETERS = 1_000_000_000
+
+
+def check_int(value, key, source, low=1, high=None):
+    """`value` if it is an int (not a bool, not a float) in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise CheckpointError(f"{source}: '{key}' is {value!r:.60} ({type(value).__name__}), expected an integer.")
+    high = LIMITS.get(key, high) if high is None else high
+    if value < low or (high is not None and value > high):
+        bound = f"[{low}, {high}]" if high is not None else f">= {low}"
+        raise CheckpointError(f"{source}: '{key}' is {value}, outside {bound} (no DistilBERT has that).")
+    return value
+
+
+def check_fraction(value, key, source):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise CheckpointError(f"{source}: '{key}' is {value!r:.60}, expected a number in [0, 1).")
+    return float(value)
+
+
+def check_backbone_sizes(sizes, source, names=None):
+    """Refuse sizes (HF key -> value) of the wrong type, past LIMITS, or
+    beyond MAX_PARAMETERS together; `names` maps HF keys to the names shown."""
+    names = names or {}
+    for key in ("vocab_size", "n_layers", "n_heads", "dim", "hidden_dim", "max_position_embeddings"):
+        if key in sizes:
+            check_int(sizes[key], names.get(key, key), source, high=LIMITS[key])
+    dim, heads = sizes.get("dim"), sizes.get("n_heads")
+    if dim is not None and heads is not None and dim % heads:
+        raise CheckpointError(
+            f"{source}: '{names.get('dim', 'dim')}' {dim} is not divisible by "
+            f"'{names.get('n_heads', 'n_heads')}' {heads}."
+        )
+    count = parameter_count(sizes)
+    if count > MAX_PARAMETERS:
+        raise CheckpointError(
+            f"{source}: the config describes {count:,} parameters, more than the {MAX_PARAMETERS:,} "
+            "this loader accepts."
+        )
+
+
+def parameter_count(sizes):
+    """Parameters of the backbone `sizes` (HF keys) describe, without building it."""
+    d, h = sizes.get("dim", 768), sizes.get("hidden_dim", 3072)
+    embeddings = (sizes.get("vocab_size", 30522) + sizes.get("max_position_embeddings", 512)) * d + 2 * d
+    layer = 4 * (d * d + d) + 2 * d + (d * h + h) + (h * d + d) + 2 * d
+    return embeddings + sizes.get("n_layers", 6) * layer
 
 
 def backbone_kwargs_from_hf_config(hf_config, source="config"):
     """`DistilBertBackbone` keyword arguments from an HF config dict."""
     missing = [key for key in REQUIRED_HF_KEYS if key not in hf_config]
     if missing:
-        raise ValueError(f"{source}: DistilBERT config lacks required key(s) {missing}.")
+        raise CheckpointError(f"{source}: DistilBERT config lacks required key(s) {missing}.")
+    if not isinstance(hf_config.get("model_type", "distilbert"), str):
+        raise CheckpointError(f"{source}: model_type is {hf_config['model_type']!r:.60}, expected 'distilbert'.")
+    check_backbone_sizes(hf_config, source)
+    for key in ("dropout", "attention_dropout"):
+        if key in hf_config:
+            check_fraction(hf_config[key], key, source)
+    if "sinusoidal_pos_embds" in hf_config and not isinstance(hf_config["sinusoidal_pos_embds"], bool):
+        raise CheckpointError(
+            f"{source}: 'sinusoidal_pos_embds' is {hf_config['sinusoidal_pos_embds']!r:.60}, expected true or false."
+        )
     model_type = hf_config.get("model_type", "distilbert")
     if model_type != "distilbert":
-        raise ValueError(f"{source}: model_type is {model_type!r}, expected 'distilbert'.")
+        raise CheckpointError(f"{source}: model_type is {model_type!r:.60}, expected 'distilbert'.")
     activation = hf_config.get("activation", "gelu")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"{source}: activation {activation!r} is not supported; expected one of {ACTIVATIONS}.")
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
+        raise CheckpointError(f"{source}: activation {activation!r} is not supported; expected one of {ACTIVATIONS}.")
     return {backbone_key: hf_config[hf_key] for hf_key, backbone_key in HF_TO_BACKBONE.items() if hf_key in hf_config}
 
 

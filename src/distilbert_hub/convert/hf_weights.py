@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from distilbert_hub.convert.hf_checkpoint import to_float32
+from distilbert_hub.convert.hf_checkpoint import CheckpointError, to_float32
 
 # A callable (done, total) told of each assigned weight, e.g. the converter CLI's progress bar.
 ASSIGN_PROGRESS = contextvars.ContextVar("assign_progress", default=None)
@@ -84,12 +84,12 @@ def assign_hf_weights(entries, state_dict, source="checkpoint", ignore_unused=()
     missing = [name for name in names if name not in state_dict]
     if missing:
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
-        raise ValueError(f"{source}: {len(missing)} weight(s) missing: {shown}")
+        raise CheckpointError(f"{source}: {len(missing)} weight(s) missing: {shown}")
     unused = sorted(set(state_dict) - set(names))
     unexpected = [key for key in unused if not key.startswith(tuple(ignore_unused))]
     if unexpected:
         shown = ", ".join(unexpected[:5]) + (" ..." if len(unexpected) > 5 else "")
-        raise ValueError(f"{source}: {len(unexpected)} unexpected weight(s): {shown}")
+        raise CheckpointError(f"{source}: {len(unexpected)} unexpected weight(s): {shown}")
 
     def value_of(entry):
         value = to_float32(np.asarray(state_dict[entry.hf_name]), entry.hf_name, source)
@@ -101,12 +101,12 @@ def assign_hf_weights(entries, state_dict, source="checkpoint", ignore_unused=()
     for entry in entries:
         shape = tuple(np.shape(state_dict[entry.hf_name]))
         if shape != entry.hf_shape:
-            raise ValueError(
+            raise CheckpointError(
                 f"{source}: weight '{entry.hf_name}' has shape {shape}, "
                 f"expected {entry.hf_shape} for Keras variable '{entry.variable.path}'."
             )
         if not np.all(np.isfinite(value_of(entry))):
-            raise ValueError(f"{source}: weight '{entry.hf_name}' holds NaN or infinity.")
+            raise CheckpointError(f"{source}: weight '{entry.hf_name}' holds NaN or infinity.")
     progress = ASSIGN_PROGRESS.get()
     for done, entry in enumerate(entries, start=1):
         entry.variable.assign(value_of(entry).astype(entry.variable.dtype, copy=False))
@@ -142,7 +142,7 @@ def assign_task_hf_weights(task, state_dict, source="checkpoint"):
     for tied, original in TIED_WEIGHTS.items():
         if tied in state_dict:
             if original in state_dict and not np.array_equal(state_dict[tied], state_dict[original]):
-                raise ValueError(
+                raise CheckpointError(
                     f"{source}: '{tied}' differs from '{original}'; this model ties them, so an "
                     "untied checkpoint cannot be loaded exactly."
                 )

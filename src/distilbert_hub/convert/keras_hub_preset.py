@@ -12,10 +12,10 @@ keras-hub 0.32 with keras 3.15.
 import re
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-from distilbert_hub.convert.hf_checkpoint import CheckpointError
+from distilbert_hub.convert import h5_checks
+from distilbert_hub.convert.hf_checkpoint import CheckpointError, checkpoint_file
 
 BACKBONE_ARGUMENTS = (
     "vocabulary_size",
@@ -46,48 +46,61 @@ def backbone_config(spec):
 
 
 class _Reader:
-    def __init__(self, path):
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise CheckpointError(f"{self.path}: missing weights file.")
-        try:
-            self.file = h5py.File(self.path, "r")
-        except OSError as error:
-            raise CheckpointError(f"{self.path}: not a readable HDF5 weights file ({error}).") from None
+    """Reads a KerasHub weights file as Keras' loader would (no links, no
+    external storage), each dataset's declared size checked against the
+    HF weight it becomes (`expected`: HF name -> shape) before it is read."""
 
-    def var(self, group, index):
+    def __init__(self, directory, name, expected):
+        self.path = checkpoint_file(directory, name, "weights file")
+        self.expected = {name: int(np.prod(shape)) for name, shape in expected.items()}
+        self.file = h5_checks.open_h5(self.path)
+
+    def var(self, group, index, hf_name=None):
         key = f"{group}/vars/{index}"
-        if key not in self.file:
-            raise CheckpointError(f"{self.path}: no '{key}' (not a KerasHub DistilBERT preset of this layout).")
-        return np.asarray(self.file[key], dtype=np.float32)
+        parent = self.file
+        for part in key.split("/"):
+            if part not in parent:
+                raise CheckpointError(f"{self.path}: no '{key}' (not a KerasHub DistilBERT preset of this layout).")
+            h5_checks.check_link(self.path, parent, part, key)
+            parent = parent[part]
+        if not hasattr(parent, "dtype"):
+            raise CheckpointError(f"{self.path}: '{key}' is a group, expected a weight.")
+        h5_checks.check_dataset(self.path, key, parent, expected_size=self.expected.get(hf_name))
+        return np.asarray(parent, dtype=np.float32)
 
     def dense(self, hf_name, group, state, shape=None):
-        kernel = self.var(group, 0)
+        kernel = self.var(group, 0, f"{hf_name}.weight")
         kernel = kernel.reshape(shape) if shape else kernel
         state[f"{hf_name}.weight"] = np.ascontiguousarray(kernel.T)
-        state[f"{hf_name}.bias"] = self.var(group, 1).reshape(-1)
+        state[f"{hf_name}.bias"] = self.var(group, 1, f"{hf_name}.bias").reshape(-1)
 
     def layer_norm(self, hf_name, group, state):
-        state[f"{hf_name}.weight"] = self.var(group, 0)
-        state[f"{hf_name}.bias"] = self.var(group, 1)
+        state[f"{hf_name}.weight"] = self.var(group, 0, f"{hf_name}.weight")
+        state[f"{hf_name}.bias"] = self.var(group, 1, f"{hf_name}.bias")
 
 
-def backbone_state(directory, hidden_dim):
-    """HF-named float32 weights (DistilBertModel names) from `model.weights.h5`."""
-    reader = _Reader(Path(directory) / "model.weights.h5")
+def backbone_state(directory, hidden_dim, entries=()):
+    """HF-named float32 weights (DistilBertModel names) from `model.weights.h5`;
+    `entries` (the backbone's weight map) give the sizes each must have."""
+    reader = _Reader(Path(directory), "model.weights.h5", {e.hf_name: e.hf_shape for e in entries})
     state = {}
     with reader.file:
         state["embeddings.word_embeddings.weight"] = reader.var(
-            "layers/token_and_position_embedding/token_embedding", 0
+            "layers/token_and_position_embedding/token_embedding", 0, "embeddings.word_embeddings.weight"
         )
         state["embeddings.position_embeddings.weight"] = reader.var(
-            "layers/token_and_position_embedding/position_embedding", 0
+            "layers/token_and_position_embedding/position_embedding", 0, "embeddings.position_embeddings.weight"
         )
         reader.layer_norm("embeddings.LayerNorm", "layers/layer_normalization", state)
         encoders = sorted(
-            (name for name in reader.file["layers"] if name.startswith("transformer_encoder")),
+            (name for name in reader.file.get("layers", {}) if name.startswith("transformer_encoder")),
             key=lambda name: int(re.sub(r"\D", "", name) or 0),
         )
+        layers = {e.hf_name.split(".")[2] for e in entries if e.hf_name.startswith("transformer.layer.")}
+        if entries and len(encoders) != len(layers):
+            raise CheckpointError(
+                f"{reader.path}: holds {len(encoders)} transformer encoders, the config describes {len(layers)}."
+            )
         square = (hidden_dim, hidden_dim)
         for i, name in enumerate(encoders):
             group, hf = f"layers/{name}", f"transformer.layer.{i}"
@@ -110,13 +123,13 @@ def backbone_state(directory, hidden_dim):
     return state
 
 
-def head_state(directory, task_class_name):
+def head_state(directory, task_class_name, entries=()):
     """HF-named head weights from `task.weights.h5`."""
     if task_class_name not in HEADS:
         raise CheckpointError(
             f"{directory}: KerasHub has no {task_class_name}; its DistilBERT tasks are {sorted(HEADS)}."
         )
-    reader = _Reader(Path(directory) / "task.weights.h5")
+    reader = _Reader(Path(directory), "task.weights.h5", {e.hf_name: e.hf_shape for e in entries})
     state = {}
     with reader.file:
         for hf_name, group in HEADS[task_class_name]:
@@ -125,5 +138,5 @@ def head_state(directory, task_class_name):
             else:
                 reader.dense(hf_name, group, state)
         if task_class_name == "DistilBertMaskedLM":
-            state["vocab_projector.bias"] = reader.var("layers/masked_lm_head", 0)
+            state["vocab_projector.bias"] = reader.var("layers/masked_lm_head", 0, "vocab_projector.bias")
     return state

@@ -16,21 +16,33 @@ failure never leaves a half-written preset.
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from pathlib import Path
 
 import keras
+import numpy as np
 
-from distilbert_hub.convert import keras_hub_preset
+from distilbert_hub.convert import h5_checks, keras_hub_preset
 from distilbert_hub.convert.hf_checkpoint import (
     CheckpointError,
+    checkpoint_file,
+    is_checkpoint_file,
     read_json,
     read_state_dict,
     write_json,
     write_safetensors,
 )
-from distilbert_hub.convert.hf_config import backbone_kwargs_from_hf_config, hf_config_from_backbone
+from distilbert_hub.convert.hf_config import (
+    LIMITS,
+    backbone_kwargs_from_hf_config,
+    check_backbone_sizes,
+    check_fraction,
+    check_int,
+    hf_config_from_backbone,
+    parameter_count,
+)
 from distilbert_hub.convert.hf_tokenizer import merge_options, read_hf_tokenizer, write_hf_tokenizer
 from distilbert_hub.convert.hf_weights import (
     TIED_WEIGHTS,
@@ -67,13 +79,15 @@ HF_HEAD_PREFIXES = (
 
 def preset_format(directory):
     """'keras' or 'hf' for a preset directory, by its config.json."""
-    config = read_json(Path(directory) / CONFIG, "config.json (a preset's or a checkpoint's)")
+    config = read_json(CONFIG, "config.json (a preset's or a checkpoint's)", directory=directory)
     if "class_name" in config and "config" in config:
+        if not isinstance(config["config"], dict) or not isinstance(config["class_name"], str):
+            raise CheckpointError(f"{Path(directory) / CONFIG}: 'class_name' must be a string and 'config' an object.")
         return "keras", config
     if "model_type" in config:
         model_type = config["model_type"]
         if model_type != "distilbert":
-            raise CheckpointError(f"{Path(directory) / CONFIG}: model_type is {model_type!r}, not 'distilbert'.")
+            raise CheckpointError(f"{Path(directory) / CONFIG}: model_type is {model_type!r:.60}, not 'distilbert'.")
         return "hf", config
     raise CheckpointError(
         f"{Path(directory) / CONFIG}: neither a Keras preset config (class_name/config) "
@@ -83,6 +97,10 @@ def preset_format(directory):
 
 def hf_architecture(config, directory):
     architectures = config.get("architectures") or ["DistilBertModel"]
+    if not isinstance(architectures, list) or not isinstance(architectures[0], str):
+        raise CheckpointError(
+            f"{Path(directory) / CONFIG}: 'architectures' is {architectures!r:.80}, expected a list of class names."
+        )
     architecture = architectures[0]
     from distilbert_hub.task import Task
 
@@ -126,26 +144,112 @@ def _check_dtype_argument(kwargs):
     return kwargs
 
 
+def check_dtype_policy(dtype, source):
+    """A dtype policy (name, dict or object) as an object, refused unless its
+    variables and computations are floating point (a quantized policy stores
+    float variables too)."""
+    if dtype is None:
+        return None
+    try:
+        policy = keras.dtype_policies.deserialize(dtype) if isinstance(dtype, dict) else keras.dtype_policies.get(dtype)
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise CheckpointError(f"{source}: 'dtype' {dtype!r:.80} is not a Keras dtype policy ({error}).") from None
+    for what in ("variable_dtype", "compute_dtype"):
+        value = getattr(policy, what)
+        if "float" not in str(value):
+            raise CheckpointError(
+                f"{source}: 'dtype' {policy.name!r} gives {what} {value}; DistilBERT runs in a float type."
+            )
+    return policy
+
+
+def check_config_against_weights(kwargs, state, source):
+    """The config's sizes against the weight file's shapes (read from its
+    header, no data), before any layer is built."""
+    dim = kwargs["hidden_dim"]
+    expected = {
+        "embeddings.word_embeddings.weight": (kwargs["vocabulary_size"], dim),
+        "embeddings.position_embeddings.weight": (kwargs.get("max_sequence_length", 512), dim),
+        "transformer.layer.0.ffn.lin1.weight": (kwargs["intermediate_dim"], dim),
+    }
+    for name, shape in expected.items():
+        if name in state and tuple(np.shape(state[name])) != shape:
+            raise CheckpointError(
+                f"{source}: weight '{name}' has shape {tuple(np.shape(state[name]))}, but config.json describes "
+                f"{shape}; the config does not fit the weights (checked before building the model)."
+            )
+    layers = {
+        int(name.split(".")[2])
+        for name in state
+        if name.startswith("transformer.layer.") and name.split(".")[2].isdigit()
+    }
+    if layers and max(layers) + 1 != kwargs["num_layers"]:
+        raise CheckpointError(
+            f"{source}: the weights hold {max(layers) + 1} transformer layers, config.json says n_layers="
+            f"{kwargs['num_layers']}."
+        )
+
+
+KERAS_SIZE_NAMES = {
+    "vocab_size": "vocabulary_size",
+    "n_layers": "num_layers",
+    "n_heads": "num_heads",
+    "dim": "hidden_dim",
+    "hidden_dim": "intermediate_dim",
+    "max_position_embeddings": "max_sequence_length",
+}
+
+
+def check_keras_backbone_config(config, source):
+    """A Keras (ours or KerasHub's) backbone config: the same types and caps as an HF config."""
+    missing = [name for name in KERAS_SIZE_NAMES.values() if name != "max_sequence_length" and name not in config]
+    if missing:
+        raise CheckpointError(f"{source}: the backbone config lacks {missing}.")
+    sizes = {hf: config[ours] for hf, ours in KERAS_SIZE_NAMES.items() if ours in config}
+    check_backbone_sizes(sizes, source, names=KERAS_SIZE_NAMES)
+    return sizes
+
+
+def _sizes(backbone_spec):
+    sizes = {hf: backbone_spec["config"].get(ours) for hf, ours in KERAS_SIZE_NAMES.items()}
+    return {k: v for k, v in sizes.items() if v is not None}
+
+
+def weight_bounds(sizes, num_classes=1):
+    """(most values one weight of this config holds, most values in all) for
+    HDF5 weight files: the backbone's parameters and room for any head."""
+    dim = sizes["dim"]
+    widest = max(sizes["vocab_size"], sizes.get("max_position_embeddings", 512), sizes["hidden_dim"], dim, num_classes)
+    head = 2 * dim * dim + 2 * dim * max(num_classes, 2) + sizes["vocab_size"] + 16 * dim
+    return widest * dim, parameter_count(sizes) + head
+
+
 def load_backbone(source, load_weights=True, **kwargs):
     from distilbert_hub.distilbert_backbone import DistilBertBackbone
 
     directory = resolve(source)
     kind, config = preset_format(directory)
     kwargs = _check_dtype_argument(dict(kwargs))
+    if "dtype" in kwargs:
+        kwargs["dtype"] = check_dtype_policy(kwargs["dtype"], "the dtype argument")
     if kind == "keras":
         with initialization(load_weights):
             backbone = _keras_backbone(directory, config, kwargs)
         if load_weights and keras_hub_preset.is_keras_hub_spec(config):
-            state = keras_hub_preset.backbone_state(directory, backbone.hidden_dim)
+            state = keras_hub_preset.backbone_state(directory, backbone.hidden_dim, backbone_weight_map(backbone))
             assign_hf_weights(backbone_weight_map(backbone), state, source=str(directory / KERAS_WEIGHTS))
         elif load_weights:
-            _load_keras_weights(backbone, directory / KERAS_WEIGHTS)
+            _load_keras_weights(backbone, directory, KERAS_WEIGHTS, config)
         return backbone
     hf_architecture(config, directory)
-    with initialization(load_weights):
-        backbone = DistilBertBackbone(**(backbone_kwargs_from_hf_config(config, str(directory / CONFIG)) | kwargs))
+    backbone_kwargs = backbone_kwargs_from_hf_config(config, str(directory / CONFIG)) | kwargs
+    backbone_state = None
     if load_weights:
         backbone_state, _ = split_state_dict(read_state_dict(directory), directory)
+        check_config_against_weights(backbone_kwargs, backbone_state, str(directory))
+    with initialization(load_weights):
+        backbone = DistilBertBackbone(**backbone_kwargs)
+    if load_weights:
         assign_hf_weights(backbone_weight_map(backbone), backbone_state, source=str(directory))
     return backbone
 
@@ -153,27 +257,37 @@ def load_backbone(source, load_weights=True, **kwargs):
 def _keras_backbone(directory, config, kwargs):
     from distilbert_hub.distilbert_backbone import DistilBertBackbone
 
+    source = directory / CONFIG
     if config["class_name"] != "DistilBertBackbone":
-        raise CheckpointError(f"{directory / CONFIG}: holds a {config['class_name']}, not a DistilBertBackbone.")
+        raise CheckpointError(f"{source}: holds a {config['class_name']:.80}, not a DistilBertBackbone.")
     backbone_config = dict(config["config"]) | kwargs
     if keras_hub_preset.is_keras_hub_spec(config):
         backbone_config = keras_hub_preset.backbone_config(config) | kwargs
-    for key in ("dtype",):
-        if isinstance(backbone_config.get(key), dict):
-            backbone_config[key] = keras.dtype_policies.deserialize(backbone_config[key])
+    check_keras_backbone_config(backbone_config, source)
+    if backbone_config.get("dtype") is not None:
+        backbone_config["dtype"] = check_dtype_policy(backbone_config["dtype"], source)
     try:
         return DistilBertBackbone.from_config(backbone_config)
-    except TypeError as error:
-        raise CheckpointError(f"{directory / CONFIG}: not a DistilBertBackbone config ({error}).") from None
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        raise CheckpointError(f"{source}: not a DistilBertBackbone config ({type(error).__name__}: {error}).") from None
 
 
-def _load_keras_weights(model, path):
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing weights file.")
+def _load_keras_weights(model, directory, name, backbone_spec, num_classes=1):
+    """`model.load_weights` from a preset's HDF5 file, after checking the file
+    holds no links or external data and declares no more than the config's
+    model; every weight must then be finite, as for a Hugging Face checkpoint."""
+    path = checkpoint_file(directory, name, "weights file")
+    sizes = _sizes(backbone_spec)
+    h5_checks.check_h5_weights(path, *weight_bounds(sizes, num_classes))
     try:
         model.load_weights(path)
     except Exception as error:
-        raise CheckpointError(f"{path}: weights do not fit {type(model).__name__} ({error}).") from None
+        reason = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+        raise CheckpointError(f"{path}: weights do not fit {type(model).__name__} ({reason}).") from None
+    for variable in model.weights:
+        value = keras.ops.convert_to_numpy(variable)
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            raise CheckpointError(f"{path}: weight '{variable.path}' holds NaN or infinity.")
 
 
 def load_tokenizer(source, **kwargs):
@@ -181,20 +295,42 @@ def load_tokenizer(source, **kwargs):
 
     directory = resolve(source)
     keras_config = directory / TOKENIZER_CONFIG
-    if (directory / VOCABULARY_ASSET).is_file() and keras_config.is_file():
-        spec = read_json(keras_config, "tokenizer config")
-        if "class_name" in spec:
-            config = dict(spec.get("config") or {})
-            config["vocabulary"] = str(directory / VOCABULARY_ASSET)
-            config = {k: v for k, v in config.items() if k in TOKENIZER_ARGUMENTS}
-            for name, value in kwargs.items():
-                if value is not None and name in config and config[name] is not None and config[name] != value:
-                    raise ValueError(
-                        f"{name}={value!r} contradicts {keras_config}, which says {name}={config[name]!r}."
-                    )
+    spec = (
+        read_json(TOKENIZER_CONFIG, "tokenizer config", directory)
+        if is_checkpoint_file(directory, TOKENIZER_CONFIG)
+        else {}
+    )
+    if "class_name" in spec:
+        config = spec.get("config") or {}
+        if not isinstance(config, dict):
+            raise CheckpointError(f"{keras_config}: 'config' is {type(config).__name__}, expected an object.")
+        config = dict(config)
+        if not isinstance(config.get("vocabulary"), list):  # a list: written inline (tokens with line breaks)
+            config["vocabulary"] = read_vocabulary_file(
+                checkpoint_file(directory, VOCABULARY_ASSET, "vocabulary asset")
+            )
+        config = {k: v for k, v in config.items() if k in TOKENIZER_ARGUMENTS}
+        for name in ("lowercase", "strip_accents", "tokenize_chinese_chars", "special_tokens_in_strings"):
+            if config.get(name) is not None and not isinstance(config[name], bool):
+                raise CheckpointError(
+                    f"{keras_config}: '{name}' is {config[name]!r:.60}, expected true, false or null."
+                )
+        if config.get("sequence_length") is not None:
+            check_int(
+                config["sequence_length"], "sequence_length", keras_config, high=LIMITS["max_position_embeddings"]
+            )
+        for name, value in kwargs.items():
+            if value is not None and name in config and config[name] is not None and config[name] != value:
+                raise ValueError(f"{name}={value!r} contradicts {keras_config}, which says {name}={config[name]!r}.")
+        try:
             return DistilBertTokenizer(**(config | {k: v for k, v in kwargs.items() if v is not None}))
+        except TypeError as error:
+            raise CheckpointError(f"{keras_config}: not a DistilBertTokenizer config ({error}).") from None
     vocabulary, options, where = read_hf_tokenizer(directory)
-    return DistilBertTokenizer(vocabulary, **merge_options(options, kwargs, where))
+    options = merge_options(options, kwargs, where)
+    # transformers' BertTokenizer / DistilBertTokenizer lowercase unless told otherwise.
+    options.setdefault("lowercase", True)
+    return DistilBertTokenizer(vocabulary, **options)
 
 
 TOKENIZER_ARGUMENTS = (
@@ -208,7 +344,16 @@ TOKENIZER_ARGUMENTS = (
 
 
 def has_tokenizer(directory):
-    return any((directory / name).is_file() for name in ("tokenizer.json", "vocab.txt", str(VOCABULARY_ASSET)))
+    return any(is_checkpoint_file(directory, name) for name in ("tokenizer.json", "vocab.txt", str(VOCABULARY_ASSET)))
+
+
+def read_vocabulary_file(path):
+    """Tokens of a vocabulary asset, one per line, split on "\\n" only (a
+    lone "\\r" belongs to its token, as transformers reads vocab.txt); at
+    most MAX_VOCABULARY_BYTES."""
+    from distilbert_hub.distilbert_tokenizer import read_vocabulary_lines
+
+    return read_vocabulary_lines(path)
 
 
 def load_preprocessor(cls, source, **kwargs):
@@ -216,12 +361,18 @@ def load_preprocessor(cls, source, **kwargs):
     tokenizer = kwargs.pop("tokenizer", None) or load_tokenizer(directory)
     config_path = directory / PREPROCESSOR_CONFIG
     config = {}
-    if config_path.is_file():
-        spec = read_json(config_path, "preprocessor config")
+    if is_checkpoint_file(directory, PREPROCESSOR_CONFIG):
+        spec = read_json(PREPROCESSOR_CONFIG, "preprocessor config", directory)
         if spec.get("class_name") == cls.__name__:
             arguments = _init_arguments(cls)
-            config = {k: v for k, v in (spec.get("config") or {}).items() if k in arguments and k != "tokenizer"}
-    elif (directory / CONFIG).is_file():
+            stored = spec.get("config") or {}
+            if not isinstance(stored, dict):
+                raise CheckpointError(f"{config_path}: 'config' is {type(stored).__name__}, expected an object.")
+            config = {k: v for k, v in stored.items() if k in arguments and k != "tokenizer"}
+            for key in ("sequence_length", "stride", "num_choices"):
+                if config.get(key) is not None:
+                    check_int(config[key], key, config_path, high=LIMITS["max_position_embeddings"])
+    elif is_checkpoint_file(directory, CONFIG):
         kind, model_config = preset_format(directory)
         defaults = _init_arguments(cls)
         if kind == "hf" and "sequence_length" in defaults:
@@ -230,7 +381,10 @@ def load_preprocessor(cls, source, **kwargs):
             config["sequence_length"] = length
             if "stride" in defaults:
                 config["stride"] = min(defaults["stride"], length // 3)
-    return cls(tokenizer, **(config | kwargs))
+    try:
+        return cls(tokenizer, **(config | kwargs))
+    except TypeError as error:
+        raise CheckpointError(f"{config_path}: not a {cls.__name__} config ({error}).") from None
 
 
 def _init_arguments(cls):
@@ -251,13 +405,25 @@ def load_task(cls, source, load_weights=True, **kwargs):
     if kind == "keras":
         return _load_keras_task(cls, directory, load_weights, backbone_kwargs, kwargs)
     architecture = hf_architecture(config, directory)
+    if load_weights:
+        backbone_state, head_state = split_state_dict(read_state_dict(directory), directory)
+        check_config_against_weights(
+            backbone_kwargs_from_hf_config(config, str(directory / CONFIG)), backbone_state, str(directory)
+        )
     with initialization(load_weights):
         backbone = load_backbone(directory, load_weights=False, **backbone_kwargs)
     head_kwargs = cls.head_kwargs_from_hf_config(config) if architecture == cls.hf_architecture else {}
-    task = cls(backbone, **(head_kwargs | kwargs))
+    head_kwargs = head_kwargs | kwargs
+    if load_weights and "classifier.weight" in head_state and head_kwargs.get("num_classes") is not None:
+        rows = np.shape(head_state["classifier.weight"])[0]
+        if rows != head_kwargs["num_classes"] and architecture == cls.hf_architecture:
+            raise CheckpointError(
+                f"{directory}: 'classifier.weight' has {rows} rows, but config.json declares "
+                f"{head_kwargs['num_classes']} labels (checked before building the head)."
+            )
+    task = make_task(cls, backbone, head_kwargs, directory / CONFIG)
     if not load_weights:
         return task
-    backbone_state, head_state = split_state_dict(read_state_dict(directory), directory)
     entries = backbone_weight_map(backbone)
     head_entries = task.head_weight_entries()
     head_names = {e.hf_name for e in head_entries}
@@ -272,6 +438,38 @@ def load_task(cls, source, load_weights=True, **kwargs):
             stacklevel=3,
         )
     return task
+
+
+def make_task(cls, backbone, kwargs, source):
+    """`cls(backbone, **kwargs)`, with the head's sizes checked first and a
+    missing or wrong argument named."""
+    num_classes = kwargs.get("num_classes")
+    if num_classes is not None:
+        check_int(num_classes, "num_classes", source, high=LIMITS["num_labels"])
+        if num_classes * backbone.hidden_dim > MAX_HEAD_PARAMETERS:
+            raise CheckpointError(
+                f"{source}: num_classes={num_classes} with hidden_dim {backbone.hidden_dim} is a head of "
+                f"{num_classes * backbone.hidden_dim:,} weights, more than {MAX_HEAD_PARAMETERS:,}."
+            )
+    for key in ("hidden_dim",):
+        if kwargs.get(key) is not None:
+            check_int(kwargs[key], key, source, high=LIMITS["dim"])
+    for key in ("dropout",):
+        if kwargs.get(key) is not None:
+            check_fraction(kwargs[key], key, source)
+    try:
+        return cls(backbone, **kwargs)
+    except TypeError as error:
+        if "num_classes" in str(error):
+            raise CheckpointError(
+                f"{source}: {cls.__name__} needs num_classes, and this checkpoint does not say how many "
+                "(no id2label or num_labels): pass num_classes=N."
+            ) from None
+        raise CheckpointError(f"{source}: not a {cls.__name__} config ({error}).") from None
+
+
+# No real head has this many weights (a 30522-label head on dim 768 has 23M).
+MAX_HEAD_PARAMETERS = 200_000_000
 
 
 def drop_tied_copies(head_state, backbone_state, directory):
@@ -295,32 +493,50 @@ def _load_keras_task(cls, directory, load_weights, backbone_kwargs, kwargs):
     with initialization(load_weights):
         backbone = load_backbone(directory, load_weights=False, **backbone_kwargs)
     task_config, spec = {}, {}
-    if (directory / TASK_CONFIG).is_file():
-        spec = read_json(directory / TASK_CONFIG, "task config")
+    if is_checkpoint_file(directory, TASK_CONFIG):
+        spec = read_json(TASK_CONFIG, "task config", directory)
         if spec.get("class_name") == cls.__name__:
+            if not isinstance(spec.get("config"), dict):
+                raise CheckpointError(f"{directory / TASK_CONFIG}: 'config' is not an object.")
             arguments = _init_arguments(cls)
             task_config = {
                 k: v
                 for k, v in spec["config"].items()
                 if (k in arguments or k == "name") and k not in ("backbone", "preprocessor")
             }
-    task = cls(backbone, **(task_config | kwargs))
+            if "dtype" in task_config and task_config["dtype"] is not None:
+                task_config["dtype"] = check_dtype_policy(task_config["dtype"], directory / TASK_CONFIG)
+    task = make_task(cls, backbone, task_config | kwargs, directory / TASK_CONFIG)
+    backbone_spec = read_json(CONFIG, "config.json", directory)
     if load_weights and keras_hub_preset.is_keras_hub_spec(spec) and spec.get("class_name") == cls.__name__:
-        state = keras_hub_preset.backbone_state(directory, backbone.hidden_dim)
-        state = {f"{HF_PREFIX}{k}": v for k, v in state.items()} | keras_hub_preset.head_state(directory, cls.__name__)
-        assign_hf_weights(task_weight_map(task), state, source=str(directory))
-    elif load_weights and keras_hub_preset.is_keras_hub_spec(read_json(directory / CONFIG)):
+        entries = task_weight_map(task)
+        state = keras_hub_preset.backbone_state(directory, backbone.hidden_dim, backbone_weight_map(backbone))
+        state = {f"{HF_PREFIX}{k}": v for k, v in state.items()} | keras_hub_preset.head_state(
+            directory, cls.__name__, task.head_weight_entries()
+        )
+        assign_hf_weights(entries, state, source=str(directory))
+    elif load_weights and keras_hub_preset.is_keras_hub_spec(backbone_spec):
         assign_hf_weights(
             backbone_weight_map(backbone),
-            keras_hub_preset.backbone_state(directory, backbone.hidden_dim),
+            keras_hub_preset.backbone_state(directory, backbone.hidden_dim, backbone_weight_map(backbone)),
             source=str(directory / KERAS_WEIGHTS),
         )
         warnings.warn(f"{directory}: no {cls.__name__} in this preset; the head is freshly initialized.", stacklevel=3)
     elif load_weights:
+        num_classes = getattr(task, "num_classes", 1) or 1
         if task_config:
-            _load_keras_weights(task, directory / TASK_WEIGHTS)
+            _load_keras_weights(task, directory, TASK_WEIGHTS, backbone_spec, num_classes)
+            if is_checkpoint_file(directory, KERAS_WEIGHTS):
+                model_path = checkpoint_file(directory, KERAS_WEIGHTS, "weights file")
+                h5_checks.check_h5_weights(model_path, *weight_bounds(_sizes(backbone_spec)))
+                difference = h5_checks.backbone_datasets_differ(model_path, directory / TASK_WEIGHTS)
+                if difference:
+                    raise CheckpointError(
+                        f"{directory}: {KERAS_WEIGHTS} and {TASK_WEIGHTS} disagree on the backbone ({difference}); "
+                        "a preset holds one backbone."
+                    )
         else:
-            _load_keras_weights(backbone, directory / KERAS_WEIGHTS)
+            _load_keras_weights(backbone, directory, KERAS_WEIGHTS, backbone_spec)
             warnings.warn(
                 f"{directory}: no {cls.__name__} in this preset; the head is freshly initialized.", stacklevel=3
             )
@@ -330,17 +546,114 @@ def _load_keras_task(cls, directory, load_weights, backbone_kwargs, kwargs):
 # --- writing -------------------------------------------------------------------
 
 
+STAGING_MARK = ".partial-"
+
+
+def _check_output_path(path):
+    text = os.fspath(path)
+    if "\x00" in text:
+        raise CheckpointError(f"{text!r}: an output path with a NUL byte.")
+    if any(len(part.encode("utf-8", "surrogateescape")) > 255 - 40 for part in Path(text).parts):
+        raise CheckpointError(f"{text}: a path component too long for the file system (with the staging suffix).")
+    for parent in Path(text).absolute().parents:
+        if parent.exists() and not parent.is_dir():
+            raise CheckpointError(f"{text}: cannot write there: {parent} is a file, not a directory.")
+
+
+def _remove_stale_staging(path):
+    """Remove `.NAME.partial-PID-*` siblings left by a writer that no longer runs (killed mid-write)."""
+    prefix = f".{path.name}{STAGING_MARK}"
+    for candidate in path.parent.glob(f"{glob_escape(prefix)}*"):
+        pid = candidate.name[len(prefix) :].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
+            shutil.rmtree(candidate, ignore_errors=True)
+
+
+def glob_escape(text):
+    import glob
+
+    return glob.escape(text)
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _rename_no_replace(source, target):
+    """Rename `source` to `target`, refusing (FileExistsError) a target that
+    appeared meanwhile, atomically where Linux' renameat2 is available."""
+    import ctypes
+    import errno
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        renameat2 = None
+    if renameat2 is not None:
+        at_fdcwd, rename_noreplace = -100, 1
+        if renameat2(at_fdcwd, os.fsencode(source), at_fdcwd, os.fsencode(target), rename_noreplace) == 0:
+            return
+        code = ctypes.get_errno()
+        if code == errno.EEXIST:
+            raise FileExistsError(f"{target} appeared while it was being written; nothing was written to it.")
+        if code not in (errno.EINVAL, errno.ENOSYS):  # e.g. a file system without RENAME_NOREPLACE
+            raise OSError(code, os.strerror(code), os.fspath(target))
+    if os.path.lexists(target):
+        raise FileExistsError(f"{target} appeared while it was being written; nothing was written to it.")
+    os.rename(source, target)
+
+
+@contextlib.contextmanager
+def no_tensorflow_probe():
+    """Keras' serialize_keras_object (behind every get_config, through the
+    dtype policy) imports tensorflow whenever it is installed, to test for a
+    tf.TensorShape; tensorflow beside jax, or beside transformers' torch, in
+    one process aborts it. Off the tensorflow backend, and while tensorflow is
+    not imported, no object can be a tf.TensorShape: Keras' lazy module is
+    told tensorflow is unavailable for the duration of a save, then reset."""
+    from keras.src.utils import module_utils
+
+    lazy = getattr(module_utils, "tensorflow", None)
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules or not hasattr(lazy, "_available"):
+        yield
+        return
+    saved = lazy._available
+    lazy._available = False
+    try:
+        yield
+    finally:
+        lazy._available = saved
+
+
 @contextlib.contextmanager
 def new_directory(path):
-    """A temporary sibling of `path` that becomes `path` on success."""
+    """A temporary sibling of `path` (`.NAME.partial-PID-*`, with the umask's
+    permissions) that becomes `path` on success; an existing target, or one
+    that appears meanwhile, is refused. Staging folders of a killed writer are
+    removed by the next write to the same target."""
+    _check_output_path(path)
     path = Path(path)
-    if path.exists():
+    if os.path.lexists(path):
         raise FileExistsError(f"{path} already exists; choose a new directory (nothing was written).")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_staging(path)
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}{STAGING_MARK}{os.getpid()}-", dir=path.parent))
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot create the output directory ({error.strerror or error}).") from None
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes 0700
     try:
         yield staging
-        os.rename(staging, path)
+        _rename_no_replace(staging, path)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -351,9 +664,15 @@ def _spec(obj, config):
 
 
 def _write_tokenizer(tokenizer, directory):
-    (directory / VOCABULARY_ASSET).parent.mkdir(parents=True, exist_ok=True)
-    (directory / VOCABULARY_ASSET).write_text("".join(f"{t}\n" for t in tokenizer.get_vocabulary()), encoding="utf-8")
-    write_json(directory / TOKENIZER_CONFIG, _spec(tokenizer, tokenizer.get_config() | {"vocabulary": None}))
+    from distilbert_hub.distilbert_tokenizer import survives_vocabulary_file
+
+    tokens = tokenizer.get_vocabulary()
+    if all(survives_vocabulary_file(token) for token in tokens):
+        (directory / VOCABULARY_ASSET).parent.mkdir(parents=True, exist_ok=True)
+        (directory / VOCABULARY_ASSET).write_text("".join(f"{t}\n" for t in tokens), encoding="utf-8")
+        write_json(directory / TOKENIZER_CONFIG, _spec(tokenizer, tokenizer.get_config() | {"vocabulary": None}))
+    else:  # a token with a line break or trailing space cannot be a line of vocabulary.txt: keep the list
+        write_json(directory / TOKENIZER_CONFIG, _spec(tokenizer, tokenizer.get_config()))
 
 
 def _write_preprocessor(preprocessor, directory):
@@ -362,7 +681,8 @@ def _write_preprocessor(preprocessor, directory):
 
 
 def _write_backbone(backbone, directory):
-    write_json(directory / CONFIG, keras.saving.serialize_keras_object(backbone))
+    spec = keras.saving.serialize_keras_object(backbone)
+    write_json(directory / CONFIG, spec)
     backbone.save_weights(directory / KERAS_WEIGHTS)
 
 
@@ -373,7 +693,7 @@ def save_to_preset(obj, preset_dir):
     from distilbert_hub.preprocessor import Preprocessor
     from distilbert_hub.task import Task
 
-    with new_directory(preset_dir) as directory:
+    with no_tensorflow_probe(), new_directory(preset_dir) as directory:
         metadata = {"distilbert_hub_version": __version__, "keras_version": keras.__version__}
         if isinstance(obj, DistilBertTokenizer):
             _write_tokenizer(obj, directory)

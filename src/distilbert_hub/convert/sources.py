@@ -50,13 +50,17 @@ def resolve(source):
     if source in backbone_presets:
         return _download(backbone_presets[source]["metadata"]["hf_name"], source)
     path = Path(source).expanduser()
-    if path.is_dir():
+    try:
+        is_dir, exists = path.is_dir(), path.exists()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        is_dir = exists = False
+    if is_dir:
         return path
-    if path.exists():
+    if exists:
         raise PresetNotFoundError(f"{source!r} is a file; a preset is a directory (config.json and weights).")
     close = difflib.get_close_matches(source, list(backbone_presets), n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     raise PresetNotFoundError(
-        f"{source!r} is neither a preset name ({', '.join(sorted(backbone_presets))}), "
+        f"{source!r:.300} is neither a preset name ({', '.join(sorted(backbone_presets))}), "
         f"nor hf://org/name, nor an existing directory.{hint}"
     )
