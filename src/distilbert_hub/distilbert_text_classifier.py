@@ -246,4 +246,5 @@ class DistilBertTextClassifier(Task):
         for name, part in zip(("text", "text_pair"), parts):
             if part is not None and not isinstance(part, TEXT_TYPES):
                 raise TypeError(f"{method}: {where} {name} must be a string; got {describe(part)}.")
-        return parts
+        # transformers' tokenizer takes an empty text_pair as no pair at all.
+        return parts[0], parts[1] or None
