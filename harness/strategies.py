@@ -134,4 +134,6 @@ def word_lists(max_words=10):
 
 def masked_texts(max_size=40):
     """`texts` with one to three literal "[MASK]" tokens inserted (fill-mask inputs)."""
-    return st.tuples(st.lists(texts(max_size // 2), min_size=2, max_size=4)).map(lambda parts: " [MASK] ".join(parts[0]))
+    return st.tuples(st.lists(texts(max_size // 2), min_size=2, max_size=4)).map(
+        lambda parts: " [MASK] ".join(parts[0])
+    )

@@ -105,9 +105,7 @@ class DistilBertMaskedLM(Task):
         for i, encoding in enumerate(tokenizer.encode_packed(texts, special_tokens_in_strings=True)):
             where = np.flatnonzero(np.asarray(encoding.ids) == tokenizer.mask_token_id)
             if len(where) == 0:
-                raise ValueError(
-                    f"{method}: inputs[{i}] has no mask token ({tokenizer.mask_token}): {texts[i]!r:.80}."
-                )
+                raise ValueError(f"{method}: inputs[{i}] has no mask token ({tokenizer.mask_token}): {texts[i]!r:.80}.")
             rows.append(list(encoding.ids))
             positions.append(where.tolist())
         check_fits(rows, self.preprocessor.sequence_length, method)

@@ -1,8 +1,8 @@
 import keras
 
 from distilbert_hub.convert.hf_weights import dense_entries
-from distilbert_hub.entity_decoding import EntityDecoder
 from distilbert_hub.distilbert_token_classifier_preprocessor import DistilBertTokenClassifierPreprocessor
+from distilbert_hub.entity_decoding import EntityDecoder
 from distilbert_hub.input_checks import check_class_labels
 from distilbert_hub.layers.initializers import weight_initializer
 from distilbert_hub.pipeline_outputs import as_text, describe, softmax, texts_argument
@@ -134,7 +134,10 @@ class DistilBertTokenClassifier(Task):
         for text, row, spans, mask, logits in zip(texts, rows, offsets, special, self._predict_rows(rows, batch_size)):
             entities = decoder(text, row, spans, mask, softmax(logits[: len(row)]))
             results.append(
-                [e for e in entities if e.get("entity") not in ignore_labels and e.get("entity_group") not in ignore_labels]
+                [
+                    e
+                    for e in entities
+                    if e.get("entity") not in ignore_labels and e.get("entity_group") not in ignore_labels
+                ]
             )
         return results[0] if single else results
-

@@ -22,7 +22,14 @@ class EntityDecoder:
             if ids[index] == self.tokenizer.unk_token_id:
                 word, is_subword = word_ref, False
             pre_entities.append(
-                {"word": word, "scores": token_scores, "start": start, "end": end, "index": index, "is_subword": is_subword}
+                {
+                    "word": word,
+                    "scores": token_scores,
+                    "start": start,
+                    "end": end,
+                    "index": index,
+                    "is_subword": is_subword,
+                }
             )
         if self.strategy in ("none", "simple"):
             entities = []

@@ -381,7 +381,9 @@ def check_id2label(id2label, num_classes, owner):
     try:
         labels = {str(int(key)): value for key, value in id2label.items()}
     except (TypeError, ValueError):
-        raise ValueError(f"{owner}: id2label keys must be class ids 0..{num_classes - 1}; got {list(id2label)}.") from None
+        raise ValueError(
+            f"{owner}: id2label keys must be class ids 0..{num_classes - 1}; got {list(id2label)}."
+        ) from None
     if set(labels) != {str(i) for i in range(num_classes)}:
         raise ValueError(
             f"{owner}: id2label must name each of the {num_classes} classes 0..{num_classes - 1}; got keys "

@@ -19,8 +19,13 @@ TEXTS = ["Angela Merkel met Emmanuel Macron in Zürich.", "東京は日本の首
 @pytest.fixture(scope="module")
 def bert(tmp_path_factory):
     config = transformers.BertConfig(
-        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
-        max_position_embeddings=40, attn_implementation="eager",
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=48,
+        max_position_embeddings=40,
+        attn_implementation="eager",
     )
     model = transformers.BertModel(config).eval()
     shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}

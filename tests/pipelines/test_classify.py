@@ -52,7 +52,9 @@ class TestClassify:
         "num_classes, problem_type, function",
         [(3, None, softmax), (1, None, sigmoid), (3, "multi_label_classification", sigmoid), (1, "regression", None)],
     )
-    def test_default_function_follows_problem_type(self, tiny_backbone, tiny_tokenizer, num_classes, problem_type, function):
+    def test_default_function_follows_problem_type(
+        self, tiny_backbone, tiny_tokenizer, num_classes, problem_type, function
+    ):
         model = classifier(tiny_backbone, tiny_tokenizer, num_classes=num_classes, problem_type=problem_type)
         logits = logits_of(model, "good movie")
         scores = [e["score"] for e in sorted(model.classify("good movie", top_k=None), key=lambda e: e["label"])]
@@ -100,7 +102,11 @@ class TestClassify:
 class TestLabels:
     @pytest.mark.parametrize(
         "id2label, match",
-        [({"0": "a", "1": "b"}, "each of the 3"), ({"0": "a", "1": "b", "x": "c"}, "class ids"), ({0: "a", 1: 2, 2: "c"}, "str")],
+        [
+            ({"0": "a", "1": "b"}, "each of the 3"),
+            ({"0": "a", "1": "b", "x": "c"}, "class ids"),
+            ({0: "a", 1: 2, 2: "c"}, "str"),
+        ],
     )
     def test_bad_id2label(self, tiny_backbone, id2label, match):
         with pytest.raises((ValueError, TypeError), match=match):

@@ -47,9 +47,7 @@ class TestEntities:
         ]
         assert groups[0]["score"] == pytest.approx(0.9)
 
-    @pytest.mark.parametrize(
-        "strategy, label", [("first", "B-PER"), ("max", "B-LOC"), ("average", "B-PER")]
-    )
+    @pytest.mark.parametrize("strategy, label", [("first", "B-PER"), ("max", "B-LOC"), ("average", "B-PER")])
     def test_word_strategies_agree_on_word_boundaries(self, tiny_tokenizer, strategy, label):
         # "cats" is two pieces (cat ##s); each strategy picks one label for the word.
         encoding = tiny_tokenizer.encode_packed("cats")
@@ -68,7 +66,10 @@ class TestEntities:
         assert len(pieces) == 10 and pieces[-1]["index"] == 10
 
     def test_batches(self, tagger):
-        assert tagger.entities(["jane walked", "in paris"]) == [tagger.entities("jane walked"), tagger.entities("in paris")]
+        assert tagger.entities(["jane walked", "in paris"]) == [
+            tagger.entities("jane walked"),
+            tagger.entities("in paris"),
+        ]
 
     @pytest.mark.parametrize(
         "kwargs, error, match",

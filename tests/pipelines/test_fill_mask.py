@@ -3,6 +3,8 @@ masks, targets (in and out of the vocabulary), sequences, bad arguments.
 Equality with transformers' pipeline: tests/test_pipeline_parity.py (goldens)
 and tests/crosscheck/test_pipelines_vs_transformers.py (live)."""
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -82,14 +84,6 @@ class TestFillMask:
         ],
     )
     def test_bad_arguments(self, masked_lm, kwargs, error, match):
-        with pytest.warns(UserWarning) if kwargs.get("targets") == [" "] else _nothing():
-            with pytest.raises(error, match=match):
-                masked_lm.fill_mask(**({"inputs": "the [MASK]."} | kwargs))
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+        warns = pytest.warns(UserWarning) if kwargs.get("targets") == [" "] else contextlib.nullcontext()
+        with warns, pytest.raises(error, match=match):
+            masked_lm.fill_mask(**({"inputs": "the [MASK]."} | kwargs))

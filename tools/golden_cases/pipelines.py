@@ -202,7 +202,11 @@ register(
     # Entities are not ranked; the argmax margins are checked by the scale: at
     # 400 the best label of each piece wins by far more than rounding.
     lambda case: build_pipeline_case(
-        case, "token_classification", 1.0, TOKEN_CLASSIFICATION_CALLS, {"id2label": dict(enumerate(NER_LABELS))},
+        case,
+        "token_classification",
+        1.0,
+        TOKEN_CLASSIFICATION_CALLS,
+        {"id2label": dict(enumerate(NER_LABELS))},
         ranked=False,
     ),
 )
