@@ -133,11 +133,63 @@ def run_head_case(golden, task=None):
     return {name: keras.ops.convert_to_numpy(value) for name, value in outputs.items()}
 
 
+PIPELINE_METHODS = {
+    "text-classification": "classify",
+    "fill-mask": "fill_mask",
+    "token-classification": "entities",
+}
+
+
+def pipeline_checkpoint(golden, directory):
+    """The golden's model written as a Hugging Face checkpoint directory
+    (config, safetensors weights, the vocabulary it names), for `from_preset`."""
+    import json
+    import shutil
+
+    from distilbert_hub.convert.hf_checkpoint import write_json, write_safetensors
+
+    config = dict(golden.config)
+    vocabulary = config.pop("pipeline_vocabulary")
+    path = REPO_ROOT / vocabulary["vocabulary"]
+    if hashlib.sha256(path.read_bytes()).hexdigest() != vocabulary["vocabulary_sha256"]:
+        raise GoldenError(f"case '{golden.case_id}': {path} is not the vocabulary the golden was made with.")
+    write_json(directory / "config.json", config)
+    write_safetensors(directory / "model.safetensors", golden.weights)
+    shutil.copy(path, directory / "vocab.txt")
+    (directory / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": vocabulary["lowercase"]}))
+    return directory
+
+
+def run_pipeline_case(golden, task=None):
+    """Each recorded pipeline call through the task's method (`classify`,
+    `fill_mask`, `entities`) on the model `from_preset` loads from the
+    golden's checkpoint; results split as the generator split them."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from distilbert_hub.task import Task
+    from harness.pipeline_results import split_scores
+
+    with tempfile.TemporaryDirectory() as directory:
+        if task is None:
+            cls = Task.registry[golden.provenance["hf_class"]]
+            task = cls.from_preset(str(pipeline_checkpoint(golden, Path(directory))))
+        method = getattr(task, PIPELINE_METHODS[golden.provenance["pipeline"]])
+        outputs = {}
+        for number, call in enumerate(json.loads(golden.inputs["calls"][0])):
+            structure, scores = split_scores(method(call["inputs"], **call["kwargs"]))
+            outputs[f"call_{number:02d}/structure"] = structure
+            outputs[f"call_{number:02d}/scores"] = scores
+    return outputs
+
+
 RUNNERS = {
     "backbone": run_backbone_case,
     "tokenizer": run_tokenizer_case,
     "head": run_head_case,
     "preprocessor": run_preprocessor_case,
+    "pipeline": run_pipeline_case,
 }
 
 

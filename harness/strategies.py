@@ -130,3 +130,10 @@ def sentences(max_words=20):
 def word_lists(max_words=10):
     """Pre-split words, as token classification takes them."""
     return st.lists(st.sampled_from(PAIR_WORDS), min_size=1, max_size=max_words)
+
+
+def masked_texts(max_size=40):
+    """`texts` with one to three literal "[MASK]" tokens inserted (fill-mask inputs)."""
+    return st.tuples(st.lists(texts(max_size // 2), min_size=2, max_size=4)).map(
+        lambda parts: " [MASK] ".join(parts[0])
+    )

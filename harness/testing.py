@@ -153,6 +153,19 @@ class ModelTestCase:
         assert_all_match(comparisons)
         return comparisons
 
+    def run_pipeline_golden_case(self, case_id):
+        """A `pipeline` golden: each call's structure (labels, tokens, words,
+        offsets) equal as text, so a mismatch shows as a readable diff, then
+        every output within its tolerance."""
+        from harness.pipeline_results import structure_text
+
+        golden = load_case(case_id)
+        actual = run_case(golden)
+        for name, expected in sorted(golden.outputs.items()):
+            if name.endswith("/structure"):
+                assert structure_text(actual[name]) == structure_text(expected.value), f"{case_id} {name}"
+        assert_all_match(compare_outputs(golden, actual))
+
     def run_preset_checkpoint_case(self, case_id):
         """The full-size tiers through the real loading path: the preset of a
         `preset_*` golden loads with `from_preset(name)` from the Hugging Face

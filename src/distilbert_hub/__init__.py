@@ -9,6 +9,7 @@ from distilbert_hub.distilbert_question_answerer import DistilBertQuestionAnswer
 from distilbert_hub.distilbert_question_answerer_preprocessor import DistilBertQuestionAnswererPreprocessor
 from distilbert_hub.distilbert_text_classifier import DistilBertTextClassifier
 from distilbert_hub.distilbert_text_classifier_preprocessor import DistilBertTextClassifierPreprocessor
+from distilbert_hub.distilbert_text_embedder import DistilBertTextEmbedder
 from distilbert_hub.distilbert_token_classifier import DistilBertTokenClassifier
 from distilbert_hub.distilbert_token_classifier_preprocessor import DistilBertTokenClassifierPreprocessor
 from distilbert_hub.distilbert_tokenizer import DistilBertTokenizer
@@ -23,6 +24,7 @@ __all__ = [
     "DistilBertQuestionAnswererPreprocessor",
     "DistilBertTextClassifier",
     "DistilBertTextClassifierPreprocessor",
+    "DistilBertTextEmbedder",
     "DistilBertTokenClassifier",
     "DistilBertTokenClassifierPreprocessor",
     "DistilBertTokenizer",

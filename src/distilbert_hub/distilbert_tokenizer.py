@@ -336,8 +336,27 @@ class DistilBertTokenizer:
         )
         return engine
 
-    def detokenize(self, ids):
-        """Text for 1-D ids, or a list of texts for 2-D ids / a list of 1-D ids."""
+    def encode_packed(self, inputs, special_tokens_in_strings=None):
+        """Rust encodings of `[CLS] text [SEP]` as transformers' fast
+        tokenizer makes them (ids, offsets, `special_tokens_mask`), one per
+        text. `special_tokens_in_strings` overrides the tokenizer's own
+        setting (fill-mask must find a literal "[MASK]")."""
+        texts, single = self._texts(inputs)
+        engine = self.hf_engine()
+        if special_tokens_in_strings is not None:
+            engine.encode_special_tokens = not special_tokens_in_strings
+        encodings = engine.encode_batch(texts, add_special_tokens=True)
+        return encodings[0] if single else encodings
+
+    def tokens_to_string(self, tokens):
+        """Word pieces joined back into text by the WordPiece decoder, as
+        transformers' `convert_tokens_to_string`."""
+        return self._tokenizer.decoder.decode([str(token) for token in tokens])
+
+    def detokenize(self, ids, skip_special_tokens=False):
+        """Text for 1-D ids, or a list of texts for 2-D ids / a list of 1-D ids
+        (without `[CLS]`, `[SEP]`, `[PAD]`, `[MASK]`, `[UNK]` if
+        `skip_special_tokens`, as transformers' `decode`)."""
         if isinstance(ids, (list, tuple)):
             batched = len(ids) > 0 and np.ndim(ids[0]) > 0
         else:
@@ -345,15 +364,15 @@ class DistilBertTokenizer:
             if ids.ndim not in (1, 2):
                 raise ValueError(f"detokenize takes 1-D or 2-D ids; got shape {ids.shape}.")
             batched = ids.ndim == 2
-        texts = [self._decode_row(row) for row in (ids if batched else [ids])]
+        texts = [self._decode_row(row, skip_special_tokens) for row in (ids if batched else [ids])]
         return texts if batched else texts[0]
 
-    def _decode_row(self, row):
+    def _decode_row(self, row, skip_special_tokens=False):
         row = [int(i) for i in np.asarray(row, dtype=np.int64).reshape(-1)]
         bad = [i for i in row if not 0 <= i < len(self._vocabulary)]
         if bad:
             raise ValueError(f"id {bad[0]} is outside [0, vocabulary_size={len(self._vocabulary)}).")
-        return self._tokenizer.decode(row, skip_special_tokens=False)
+        return self._tokenizer.decode(row, skip_special_tokens=bool(skip_special_tokens))
 
     @classmethod
     def from_preset(cls, preset, **kwargs):

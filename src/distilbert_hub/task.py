@@ -290,6 +290,37 @@ class Task(FunctionalModel):
         keep = min(-(-longest // multiple) * multiple, x["padding_mask"].shape[-1])
         return ({key: value[..., :keep] for key, value in x.items()},)
 
+    def _predict_rows(self, rows, batch_size=32, mask_positions=None):
+        """The model's outputs for each row of token ids (special tokens
+        included), as numpy, one tree per row in the caller's order. Rows are
+        grouped by length and each batch padded to its longest row (a
+        multiple of 16 on jax and tensorflow, which compile once per width);
+        `mask_positions` (one list per row) is padded with position 0."""
+        batch_size = int(batch_size)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
+        pad_id = self.preprocessor.tokenizer.pad_token_id
+        multiple = 1 if keras.backend.backend() == "torch" else 16
+        order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
+        results = [None] * len(rows)
+        for begin in range(0, len(order), batch_size):
+            chosen = order[begin : begin + batch_size]
+            width = -(-max(len(rows[i]) for i in chosen) // multiple) * multiple
+            token_ids = np.full((len(chosen), width), pad_id, np.int32)
+            padding_mask = np.zeros((len(chosen), width), np.int32)
+            for row, i in enumerate(chosen):
+                token_ids[row, : len(rows[i])], padding_mask[row, : len(rows[i])] = rows[i], 1
+            x = {"token_ids": token_ids, "padding_mask": padding_mask}
+            if mask_positions is not None:
+                count = max(len(mask_positions[i]) for i in chosen)
+                x["mask_positions"] = np.zeros((len(chosen), count), np.int32)
+                for row, i in enumerate(chosen):
+                    x["mask_positions"][row, : len(mask_positions[i])] = mask_positions[i]
+            outputs = keras.tree.map_structure(np.asarray, self.predict_on_batch(x))
+            for row, i in enumerate(chosen):
+                results[i] = keras.tree.map_structure(lambda value, row=row: value[row], outputs)
+        return results
+
     # --- config ---------------------------------------------------------------
 
     def get_config(self):
@@ -335,11 +366,48 @@ def hf_num_labels(hf_config):
     return check_int(hf_config["num_labels"], "num_labels", "config.json")
 
 
-def hf_labels_config(num_classes):
+def hf_labels_config(num_classes, id2label=None):
+    """`id2label` and `label2id` as an HF config holds them (transformers'
+    `LABEL_i` names when `id2label` is None)."""
+    id2label = id2label or default_id2label(num_classes)
     return {
-        "id2label": {str(i): f"LABEL_{i}" for i in range(num_classes)},
-        "label2id": {f"LABEL_{i}": i for i in range(num_classes)},
+        "id2label": {str(i): id2label[str(i)] for i in range(num_classes)},
+        "label2id": {id2label[str(i)]: i for i in range(num_classes)},
     }
+
+
+def default_id2label(num_classes):
+    return {str(i): f"LABEL_{i}" for i in range(num_classes)}
+
+
+def check_id2label(id2label, num_classes, owner):
+    """`id2label` with string keys "0".."num_classes-1" (as JSON keeps them),
+    or None for transformers' default names."""
+    if id2label is None:
+        return None
+    if not isinstance(id2label, dict):
+        raise TypeError(f"{owner}: id2label must be a dict of class id to label name; got {type(id2label).__name__}.")
+    try:
+        labels = {str(int(key)): value for key, value in id2label.items()}
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{owner}: id2label keys must be class ids 0..{num_classes - 1}; got {list(id2label)}."
+        ) from None
+    if set(labels) != {str(i) for i in range(num_classes)}:
+        raise ValueError(
+            f"{owner}: id2label must name each of the {num_classes} classes 0..{num_classes - 1}; got keys "
+            f"{sorted(labels, key=int)}."
+        )
+    for key, value in labels.items():
+        if not isinstance(value, str):
+            raise TypeError(f"{owner}: id2label[{key}] must be a str; got {type(value).__name__} {value!r}.")
+    return {str(i): labels[str(i)] for i in range(num_classes)}
+
+
+def hf_id2label(hf_config):
+    """An HF config's `id2label` (string keys), or None when it is absent."""
+    id2label = hf_config.get("id2label")
+    return {str(key): value for key, value in id2label.items()} if id2label else None
 
 
 class CheckedPyDataset(keras.utils.PyDataset):

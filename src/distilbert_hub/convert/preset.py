@@ -427,7 +427,9 @@ def load_task(cls, source, load_weights=True, **kwargs):
     entries = backbone_weight_map(backbone)
     head_entries = task.head_weight_entries()
     head_names = {e.hf_name for e in head_entries}
-    if architecture == cls.hf_architecture and head_names <= set(head_state):
+    if not head_entries:  # a task without weights of its own (the embedder): the backbone is all
+        assign_hf_weights(entries, backbone_state, source=str(directory))
+    elif architecture == cls.hf_architecture and head_names <= set(head_state):
         head_state = drop_tied_copies(head_state, backbone_state, directory)
         assign_hf_weights(entries + head_entries, backbone_state | head_state, source=str(directory))
     else:
