@@ -19,6 +19,7 @@ or ReLU, and the heads of the `DistilBertFor*` classes (the masked LM's
 projection is the tied word embedding, stored once).
 """
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -49,8 +50,9 @@ def import_onnx():
 class GraphBuilder:
     """Nodes and initializers of one ONNX graph, each output named uniquely."""
 
-    def __init__(self, onnx):
+    def __init__(self, onnx, untie_projector=False):
         self.onnx = onnx
+        self.untie_projector = untie_projector
         self.helper = onnx.helper
         self.nodes, self.initializers, self.names = [], [], set()
 
@@ -242,7 +244,11 @@ def head_outputs(builder, model, states, word_table):
         x = b.dense(last, head.transform_dense, "vocab_transform")
         x = b.activation(x, head.activation, "vocab_transform")
         x = b.layer_norm(x, head.layer_norm, "vocab_layer_norm")
-        projector = b.node("Transpose", [word_table], "vocab_projector/tied_weight", perm=[1, 0])
+        if b.untie_projector:  # its own [hidden, vocab] initializer, which ONNX Runtime's quantizer can quantize
+            table = keras.ops.convert_to_numpy(model.backbone.embeddings.token_embedding)
+            projector = b.constant("vocab_projector.weight", table.T)
+        else:  # the word table stored once, transposed at session start (constant folding)
+            projector = b.node("Transpose", [word_table], "vocab_projector/tied_weight", perm=[1, 0])
         bias = b.weight("vocab_projector.bias", head.bias)
         return {"logits": b.node("Add", [b.node("MatMul", [x, projector], "vocab_projector/matmul"), bias], "logits")}
     raise TypeError(f"no ONNX export for {type(model).__name__}: it is not one of the library's task classes.")
@@ -265,8 +271,10 @@ def output_shape(model, name):
     return [*tokens, model.backbone.vocabulary_size]  # the masked LM: logits at every position
 
 
-def build_model(model, backbone, hidden_states=False):
-    """The `onnx.ModelProto` of `model` (checked by `onnx.checker`)."""
+def build_model(model, backbone, hidden_states=False, untie_projector=False):
+    """The `onnx.ModelProto` of `model` (checked by `onnx.checker`).
+    `untie_projector` stores the masked LM's projection apart from the word
+    table (for int8, where only a stored MatMul weight is quantized)."""
     from distilbert_hub.distilbert_backbone import DistilBertBackbone
     from distilbert_hub.distilbert_multiple_choice import DistilBertMultipleChoice
 
@@ -274,7 +282,7 @@ def build_model(model, backbone, hidden_states=False):
     helper, int64, float32 = onnx.helper, onnx.TensorProto.INT64, onnx.TensorProto.FLOAT
     if hidden_states and not isinstance(model, DistilBertBackbone):
         raise ValueError("hidden_states=True is for the backbone; a task exports its head's outputs.")
-    b = GraphBuilder(onnx)
+    b = GraphBuilder(onnx, untie_projector=untie_projector)
     choices = isinstance(model, DistilBertMultipleChoice)
     axes = ["batch_size", "num_choices", "sequence_length"] if choices else ["batch_size", "sequence_length"]
     inputs = [helper.make_tensor_value_info(name, int64, axes) for name in ("input_ids", "attention_mask")]
@@ -332,7 +340,22 @@ def quantize_int8(source, target):
         raise ImportError(
             "int8=True needs onnxruntime's quantization tools: pip install 'distilbert-hub[onnx]'."
         ) from error
-    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+    root = logging.getLogger()
+    advice = QuantizerAdvice()
+    root.addFilter(advice)
+    try:
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+    finally:
+        root.removeFilter(advice)
+
+
+class QuantizerAdvice(logging.Filter):
+    """Drops the quantizer's advice to run its pre-processing (shape
+    inference and graph optimization): the exported graph is already plain,
+    and every MatMul weight it holds is quantized without it."""
+
+    def filter(self, record):
+        return "pre-processing before quantization" not in record.getMessage()
 
 
 def export_onnx(model, path, int8=False, hidden_states=False):
@@ -351,7 +374,7 @@ def export_onnx(model, path, int8=False, hidden_states=False):
     path = Path(os.fspath(path))
     backbone = check_exportable(model, path)
     onnx = import_onnx()
-    proto = build_model(model, backbone, hidden_states=hidden_states)
+    proto = build_model(model, backbone, hidden_states=hidden_states, untie_projector=int8)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as scratch:
         written = Path(scratch) / "model.onnx"
         onnx.save_model(proto, str(written))
@@ -363,3 +386,15 @@ def export_onnx(model, path, int8=False, hidden_states=False):
             raise FileExistsError(f"{path} already exists; export writes a new file.")
         os.replace(written, path)
     return path
+
+
+def run_onnx(path, token_ids, padding_mask):
+    """{output name: array} of an exported model in ONNX Runtime on CPU."""
+    try:
+        import onnxruntime
+    except ImportError as error:
+        raise ImportError("running an ONNX export needs onnxruntime: pip install 'distilbert-hub[onnx]'.") from error
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {"input_ids": np.asarray(token_ids, np.int64), "attention_mask": np.asarray(padding_mask, np.int64)}
+    names = [output.name for output in session.get_outputs()]
+    return dict(zip(names, session.run(names, feeds)))
