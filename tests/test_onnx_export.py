@@ -3,17 +3,21 @@ backend, run in ONNX Runtime within the goldens' tolerances of transformers
 (every layer of every backbone golden, every head golden); at any batch and
 length up to the position table; int8; and each refused model leaves nothing."""
 
+import re
+
 import keras
 import numpy as np
 import onnx
 import pytest
 
+from distilbert_hub.convert.__main__ import main
 from distilbert_hub.export import run_onnx
 from harness.compare import assert_all_match
-from harness.golden import case_ids, load_case
+from harness.golden import REPO_ROOT, case_ids, load_case
 from harness.runner import backbone_from_golden, compare_outputs, task_from_golden
 
 HEAD_CASES = case_ids(kind="head")
+CHECKPOINTS = REPO_ROOT / "harness" / "fixtures" / "checkpoints"
 
 
 def golden_model(case_id):
@@ -173,3 +177,29 @@ def test_an_existing_path_is_refused_and_left_as_it_was(tmp_path):
         backbone.export(target, format="onnx", int8=True)
     assert target.read_bytes() == b"keep me"
     assert list(tmp_path.iterdir()) == [target]
+
+
+def convert(capsys, *args):
+    """The converter CLI in this process: (exit code, stdout, stderr)."""
+    try:
+        code = main([str(arg) for arg in args])
+    except SystemExit as exit:  # argparse's usage errors
+        code = exit.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_converter_cli_exports_and_verifies_onnx(tmp_path, capsys):
+    """Without transformers (the backend test envs) --verify compares with
+    the Keras model loaded from the source."""
+    source = CHECKPOINTS / "head_question_answerer"
+    code, out, err = convert(capsys, source, tmp_path / "qa.onnx", "--to", "onnx", "--verify")
+    assert code == 0, err
+    for name in ("start_logits", "end_logits"):
+        assert re.search(rf"{name}: max abs error on real tokens \S+ \(tolerance 0.0001\)", out), out
+    code, _, err = convert(capsys, source, tmp_path / "strict.onnx", "--to", "onnx", "--verify", "--atol", "1e-12")
+    assert code == 1 and "FAILED" in err
+    code, _, err = convert(capsys, source, tmp_path / "qa.onnx", "--to", "onnx")
+    assert code == 2 and "already exists" in err
+    code, _, err = convert(capsys, source, tmp_path / "int8.onnx", "--to", "onnx", "--int8", "--verify")
+    assert code == 2 and "--atol" in err
