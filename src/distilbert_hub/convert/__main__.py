@@ -55,7 +55,8 @@ def hf_outputs(directory, architecture, inputs):
     import transformers
 
     auto = getattr(transformers, architecture)
-    model = auto.from_pretrained(directory, attn_implementation="eager").eval()
+    # float32 whatever the checkpoint stores: ours loads bf16 weights as exact float32 values.
+    model = auto.from_pretrained(directory, attn_implementation="eager", dtype=torch.float32).eval()
     with torch.no_grad():
         result = model(
             input_ids=torch.from_numpy(inputs["token_ids"]).long(),
