@@ -1,7 +1,7 @@
 """Inference export: a `.keras` archive of the backbone and every task reloads
 in a fresh process on each backend, and `model.export()` gives a SavedModel
 (tensorflow) that its own runtime serves in a fresh process within 1e-5.
-ONNX is not supported yet (README, "Unsupported combinations")."""
+ONNX export has its own tests (tests/test_onnx_export.py)."""
 
 import keras
 import numpy as np

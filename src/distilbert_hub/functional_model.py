@@ -41,6 +41,20 @@ class FunctionalModel(keras.Model):
             super().quantize(mode, **kwargs)
         self.predict_function = self.train_function = self.test_function = None
 
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
+        """Keras' `export`, except `format="onnx"`: the library's own ONNX
+        graph (`distilbert_hub.export.export_onnx`; needs the `onnx` extra),
+        which runs in ONNX Runtime as transformers computes, on any backend.
+        Its options: `int8=True` (ONNX Runtime's dynamic int8 quantization)
+        and, for the backbone, `hidden_states=True` (every layer's output)."""
+        if format != "onnx":
+            return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
+        if input_signature is not None:
+            raise ValueError("export(format='onnx') takes no input_signature: batch and length are dynamic axes.")
+        from distilbert_hub.export.onnx import export_onnx
+
+        return export_onnx(self, filepath, **kwargs)
+
     def __call__(self, inputs, *args, **kwargs):
         self.check_inputs(inputs)
         return super().__call__(inputs, *args, **kwargs)

@@ -1,16 +1,19 @@
-"""Convert DistilBERT checkpoints in either direction.
+"""Convert DistilBERT checkpoints in either direction, or export them to ONNX.
 
-    python -m distilbert_hub.convert SOURCE OUTPUT [--to preset|transformers] [--verify]
+    python -m distilbert_hub.convert SOURCE OUTPUT [--to preset|transformers|onnx] [--int8] [--verify]
 
 SOURCE is a preset name, `hf://org/name`, a Hugging Face checkpoint directory
 or a Keras preset directory; the model class (backbone or task) follows its
 `architectures` or `task.json`. `--to preset` (default) writes a Keras preset,
-`--to transformers` a directory `transformers` loads. `--verify` (needs
-transformers and torch, which run in a child process, so any Keras backend
-works) loads the written OUTPUT afresh and runs it and the SOURCE, each in its
-own implementation (transformers for a Hugging Face directory, this library
-for a preset), on a fixed set of texts; it prints the max abs error on real
-tokens per output and exits 1 above `--atol` or on any NaN.
+`--to transformers` a directory `transformers` loads, `--to onnx` one ONNX
+file (`export(format="onnx")`; `--int8` quantizes it with ONNX Runtime).
+`--verify` loads the written OUTPUT afresh and runs it and the SOURCE, each in
+its own implementation (transformers, in a child process so that any Keras
+backend works, for a Hugging Face directory; this library for a preset; ONNX
+Runtime for an ONNX file), on a fixed set of texts; it prints the max abs
+error on real tokens per output and exits 1 above `--atol` or on any NaN.
+For `--to onnx` from a Hugging Face directory where transformers is not
+installed, the source runs in this library instead.
 """
 
 import argparse
@@ -55,7 +58,10 @@ HF_CHILD = """
 import sys, numpy as np, torch, transformers
 directory, architecture, io = sys.argv[1:4]
 inputs = np.load(io + "/inputs.npz")
-model = getattr(transformers, architecture).from_pretrained(directory, attn_implementation="eager").eval()
+# float32 whatever the checkpoint stores: this library widens bf16 weights to float32 exactly.
+model = getattr(transformers, architecture).from_pretrained(
+    directory, attn_implementation="eager", dtype=torch.float32
+).eval()
 with torch.no_grad():
     result = model(input_ids=torch.from_numpy(inputs["token_ids"]).long(),
                    attention_mask=torch.from_numpy(inputs["padding_mask"]).long())
@@ -115,24 +121,32 @@ def outputs_of(cls, directory, architecture, inputs):
     return our_outputs(cls, directory, architecture, inputs)
 
 
-def verify(cls, source, output, atol):
-    """The converted model (`output`, loaded afresh by its own implementation)
-    against the source model (`source`, likewise): never against our own
-    in-memory copy. NaN or infinity anywhere fails."""
+def verify_inputs(cls, source, output):
+    """The fixed texts through the source's tokenizer (the Hugging Face side's
+    where there is one), as `verify` feeds them to both models."""
     import distilbert_hub as hub
     from distilbert_hub.convert.preset import preset_format
 
-    architecture = "DistilBertModel" if cls is hub.DistilBertBackbone else cls.hf_architecture
-    hf_side = source if preset_format(source)[0] == "hf" else output
+    hf_side = output if preset_format(source)[0] != "hf" and preset_format(output)[0] == "hf" else source
     tokenizer = hub.DistilBertTokenizer.from_preset(str(hf_side))
-    backbone_length = hub.DistilBertBackbone.from_preset(str(output), load_weights=False).max_sequence_length
+    backbone_length = hub.DistilBertBackbone.from_preset(str(source), load_weights=False).max_sequence_length
     length = min(32, backbone_length)
     inputs = hub.DistilBertTextClassifierPreprocessor(tokenizer, sequence_length=length)(VERIFY_TEXTS)
     inputs = {k: np.asarray(v) for k, v in inputs.items()}
-    if architecture == "DistilBertForMultipleChoice":
+    if cls is hub.DistilBertMultipleChoice:
         inputs = {k: v[None] for k, v in inputs.items()}
-    expected = outputs_of(cls, source, architecture, inputs)
-    actual = outputs_of(cls, output, architecture, inputs)
+    return inputs
+
+
+def architecture_of(cls):
+    import distilbert_hub as hub
+
+    return "DistilBertModel" if cls is hub.DistilBertBackbone else cls.hf_architecture
+
+
+def within_tolerance(actual, expected, padding_mask, atol):
+    """Prints each output's max abs error over real tokens; True when every
+    output is present, finite and within `atol`."""
     ok = True
     for name, value in expected.items():
         if name not in actual or np.shape(actual[name]) != np.shape(value):
@@ -140,16 +154,50 @@ def verify(cls, source, output, atol):
             ok = False
             continue
         finite = bool(np.all(np.isfinite(value)) and np.all(np.isfinite(actual[name])))
-        error = np.abs(actual[name].astype(np.float64) - value)
-        if error.ndim >= 2 and error.shape[-2 if error.ndim == 3 else -1] == inputs["padding_mask"].shape[-1]:
-            mask = inputs["padding_mask"]
-            error = error * (mask[..., None] if error.ndim == 3 else mask)
+        error = np.abs(np.asarray(actual[name], np.float64) - value)
+        if error.shape[: padding_mask.ndim] == padding_mask.shape:
+            error = error[padding_mask == 1]
         worst = float(np.nanmax(error)) if finite else float("nan")
         print(
             f"  {name}: max abs error on real tokens {worst:.3e} (tolerance {atol:g})" + ("" if finite else " NaN/inf")
         )
         ok = ok and finite and worst <= atol
     return ok
+
+
+def verify(cls, source, output, atol):
+    """The converted model (`output`, loaded afresh by its own implementation)
+    against the source model (`source`, likewise): never against our own
+    in-memory copy. NaN or infinity anywhere fails."""
+    inputs = verify_inputs(cls, source, output)
+    expected = outputs_of(cls, source, architecture_of(cls), inputs)
+    actual = outputs_of(cls, output, architecture_of(cls), inputs)
+    return within_tolerance(actual, expected, inputs["padding_mask"], atol)
+
+
+def transformers_installed():
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("torch", "transformers"))
+
+
+def verify_onnx(cls, source, onnx_path, atol):
+    """ONNX Runtime on the exported file against the source model computed
+    apart: by transformers where the source is a Hugging Face checkpoint and
+    transformers is installed, otherwise by this library from the source."""
+    from distilbert_hub.convert.preset import preset_format
+    from distilbert_hub.export import run_onnx
+
+    inputs = verify_inputs(cls, source, source)
+    by_transformers = preset_format(source)[0] == "hf" and transformers_installed()
+    reference = "transformers" if by_transformers else "this library's model"
+    print(f"verifying {onnx_path} in ONNX Runtime against {reference} ({source})", flush=True)
+    if by_transformers:
+        expected = hf_outputs(source, architecture_of(cls), inputs)
+    else:
+        expected = our_outputs(cls, source, architecture_of(cls), inputs)
+    actual = run_onnx(onnx_path, inputs["token_ids"], inputs["padding_mask"])
+    return within_tolerance(actual, expected, inputs["padding_mask"], atol)
 
 
 @contextlib.contextmanager
@@ -179,15 +227,22 @@ def main(argv=None):
     )
     parser.add_argument("source")
     parser.add_argument("output")
-    parser.add_argument("--to", choices=("preset", "transformers"), default="preset")
+    parser.add_argument("--to", choices=("preset", "transformers", "onnx"), default="preset")
+    parser.add_argument("--int8", action="store_true", help="--to onnx: ONNX Runtime's dynamic int8 quantization")
     parser.add_argument("--verify", action="store_true")
     parser.add_argument(
         "--atol",
         type=float,
-        default=1e-4,
-        help="--verify tolerance (float32 at full size differs by ~1e-5 between frameworks)",
+        default=None,
+        help="--verify tolerance, default 1e-4 (float32 at full size differs by ~1e-5 between frameworks); "
+        "--int8 --verify needs it given",
     )
     args = parser.parse_args(argv)
+    if args.int8 and args.to != "onnx":
+        parser.error("--int8 is for --to onnx.")
+    if args.int8 and args.verify and args.atol is None:
+        parser.error("--int8 --verify needs an --atol: int8 outputs are not within float32's 1e-4.")
+    atol = 1e-4 if args.atol is None else args.atol
 
     from distilbert_hub.convert.preset import preset_format
     from distilbert_hub.convert.sources import resolve
@@ -201,18 +256,25 @@ def main(argv=None):
         print(f"writing {args.to} to {args.output}", flush=True)
         if args.to == "preset":
             model.save_to_preset(args.output)
+        elif args.to == "onnx":
+            model.export(args.output, format="onnx", int8=args.int8)
         else:
             model.export_to_transformers(args.output)
-    except (ValueError, FileExistsError, TypeError) as error:
+    except (ValueError, FileExistsError, FileNotFoundError, TypeError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.verify:
+    if args.verify and args.to == "onnx":
+        if not verify_onnx(cls, directory, args.output, atol):
+            print("FAILED: outputs differ beyond the tolerance (or are not finite)", file=sys.stderr)
+            return 1
+        print("verified")
+    elif args.verify:
         output = Path(args.output)
         if preset_format(directory)[0] != "hf" and preset_format(output)[0] != "hf":
             print("error: --verify needs a Hugging Face checkpoint on one side.", file=sys.stderr)
             return 2
         print(f"verifying {output} against the source {directory}", flush=True)
-        if not verify(cls, directory, output, args.atol):
+        if not verify(cls, directory, output, atol):
             print("FAILED: outputs differ beyond the tolerance (or are not finite)", file=sys.stderr)
             return 1
         print("verified")
