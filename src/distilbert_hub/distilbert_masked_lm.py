@@ -62,8 +62,10 @@ class DistilBertMaskedLM(Task):
         check_class_labels(y, self.backbone.vocabulary_size, type(self).__name__)
 
     def compile_defaults(self):
-        """Cross-entropy on logits at the masked positions; accuracy weighted by the mask weights."""
+        """Cross-entropy on logits averaged over the masked positions with a weight
+        (transformers averages over the labels that are not -100, never over
+        padding slots); accuracy weighted by the mask weights."""
         return {
-            "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight"),
             "weighted_metrics": [keras.metrics.SparseCategoricalAccuracy()],
         }

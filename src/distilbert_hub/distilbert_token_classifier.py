@@ -52,10 +52,11 @@ class DistilBertTokenClassifier(Task):
         check_class_labels(y, self.num_classes, type(self).__name__)
 
     def compile_defaults(self):
-        """Cross-entropy on logits; accuracy weighted by the preprocessor's sample
-        weights (first word pieces only)."""
+        """Cross-entropy on logits averaged over the tokens with a sample weight
+        (first word pieces only), as transformers averages over the labels that
+        are not -100; accuracy weighted by the same weights."""
         return {
-            "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight"),
             "weighted_metrics": [keras.metrics.SparseCategoricalAccuracy()],
         }
 
