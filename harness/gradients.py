@@ -27,6 +27,9 @@ def loss_and_gradients(model, x, y=None, sample_weight=None):
     if backend == "jax":
         import jax
 
+        if not model.optimizer.built:
+            model.optimizer.build(variables)
+
         def loss_of(trainable_values):
             loss, _ = model.compute_loss_and_updates(
                 trainable_values,
@@ -36,6 +39,7 @@ def loss_and_gradients(model, x, y=None, sample_weight=None):
                 y,
                 sample_weight,
                 training=True,
+                optimizer_variables=[v.value for v in model.optimizer.variables],
             )
             return loss
 
