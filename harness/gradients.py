@@ -14,7 +14,7 @@ through the converter's weight map (Dense kernels transposed back to torch's
 import keras
 import numpy as np
 
-from distilbert_hub.convert.hf_weights import backbone_weight_map, task_weight_map
+from distilbert_hub.convert.hf_weights import WeightEntry, backbone_weight_map, task_weight_map
 from distilbert_hub.distilbert_backbone import DistilBertBackbone
 
 IGNORED = -100  # transformers' label for a position without a loss
@@ -64,11 +64,27 @@ def loss_and_gradients(model, x, y=None, sample_weight=None):
     return float(keras.ops.convert_to_numpy(loss)), gradients
 
 
+def hf_weight_entries(model):
+    """The converter's weight map of a backbone or task, plus each LoRA
+    layer's matrices as PEFT names them (`<linear>.lora_A.weight` `[r, in]`,
+    `<linear>.lora_B.weight` `[out, r]`: Keras' `[in, r]`, `[r, out]`
+    transposed)."""
+    backbone = model if isinstance(model, DistilBertBackbone) else model.backbone
+    entries = backbone_weight_map(model) if model is backbone else task_weight_map(model)
+    by_bias = {id(e.variable): e.hf_name.removesuffix(".bias") for e in entries if e.hf_name.endswith(".bias")}
+    for layer in backbone.lora_layers():
+        linear = by_bias[id(layer.bias)]
+        entries += [
+            WeightEntry(f"{linear}.lora_A.weight", layer.lora_kernel_a, transpose=True),
+            WeightEntry(f"{linear}.lora_B.weight", layer.lora_kernel_b, transpose=True),
+        ]
+    return entries
+
+
 def hf_gradients(model, gradients):
     """`{hf name: gradient}` for the variables of `model` that have a gradient."""
-    entries = backbone_weight_map(model) if isinstance(model, DistilBertBackbone) else task_weight_map(model)
     named = {}
-    for entry in entries:
+    for entry in hf_weight_entries(model):
         gradient = gradients.get(id(entry.variable))
         if gradient is not None:
             named[entry.hf_name] = gradient.T if entry.transpose else gradient
@@ -111,15 +127,26 @@ def training_batch(golden):
     return x, labels, None
 
 
-def model_from_golden(golden):
+def model_from_golden(golden, quantize=None):
+    """The golden's backbone or task, compiled; a LoRA case gets its
+    updates (on a base quantized to `quantize` first, for QLoRA)."""
+    import dataclasses
+    import json
+
     from harness.runner import backbone_from_golden, task_from_golden
 
-    if golden.provenance["head"] == "backbone":
-        model = backbone_from_golden(golden)
-        model.compile(loss=ProbeLoss())
-    else:
-        model = task_from_golden(golden)
-        model.compile()  # the task's compile defaults: the loss users get
+    lora = json.loads(golden.provenance.get("lora", "null"))
+    base = dataclasses.replace(golden, weights={k: v for k, v in golden.weights.items() if ".lora_" not in k})
+    is_backbone = golden.provenance["head"] == "backbone"
+    model = backbone_from_golden(base) if is_backbone else task_from_golden(base)
+    if quantize:
+        (model if is_backbone else model.backbone).quantize(quantize)
+    if lora:
+        model.enable_lora(lora["rank"], lora["targets"], lora_alpha=lora["alpha"])
+        for entry in hf_weight_entries(model):
+            if ".lora_" in entry.hf_name:
+                entry.variable.assign(golden.weights[entry.hf_name].T)
+    model.compile(loss=ProbeLoss()) if is_backbone else model.compile()  # compile defaults: the loss users get
     return model
 
 

@@ -2,7 +2,7 @@ import keras
 
 from distilbert_hub.convert.hf_weights import dense_entries
 from distilbert_hub.distilbert_token_classifier_preprocessor import DistilBertTokenClassifierPreprocessor
-from distilbert_hub.input_checks import check_class_labels
+from distilbert_hub.input_checks import check_class_labels, leading_shape
 from distilbert_hub.layers.initializers import weight_initializer
 from distilbert_hub.task import Task, check_backbone, hf_labels_config, hf_num_labels
 
@@ -49,7 +49,7 @@ class DistilBertTokenClassifier(Task):
         return super().hf_config_updates() | hf_labels_config(self.num_classes)
 
     def check_labels(self, y, x):
-        check_class_labels(y, self.num_classes, type(self).__name__)
+        check_class_labels(y, self.num_classes, type(self).__name__, shape=leading_shape(x, "token_ids", 2))
 
     def compile_defaults(self):
         """Cross-entropy on logits averaged over the tokens with a sample weight

@@ -9,6 +9,7 @@ embeddings: torch holds one parameter, `named_parameters` names it once
 of both uses.
 """
 
+import json
 import re
 
 import numpy as np
@@ -65,9 +66,11 @@ def gradient_outputs(model, head):
     """`gradients/<hf name>` for every parameter with a gradient."""
     grads = {}
     for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
         if parameter.grad is None:
             raise RuntimeError(f"parameter '{name}' got no gradient: the case does not reach it.")
-        grads[name] = parameter.grad.detach().numpy().astype(np.float32)
+        grads[name.replace(".base.", ".").replace(".lora_A", ".lora_A.weight").replace(".lora_B", ".lora_B.weight")] = parameter.grad.detach().numpy().astype(np.float32)
     invariant = re.compile(
         SHIFT_INVARIANT_BIASES.get(head, SHIFT_INVARIANT_BIASES[None]).format(last=model.config.n_layers - 1)
     )
@@ -110,7 +113,50 @@ def labels_for(head, rng, token_ids, padding_mask, config):
     raise ValueError(f"no labels for head '{head}'")
 
 
-def build_gradients_case(case, head=None, small_norms=None):
+# LoRA cases: rank 2 on the query and value projections, alpha 4 (scale 2,
+# so an update scaled twice or not at all shows). A and B are both drawn
+# (a zero B, PEFT's start, would give A no gradient).
+LORA = dict(rank=2, alpha=4.0, targets={"query": "q_lin", "value": "v_lin"})
+
+
+class LoraLinear:
+    """The reference LoRA formula on a frozen `nn.Linear`: y = x (W + (alpha/r) B A)^T + b."""
+
+    @staticmethod
+    def wrap(linear, rng, rank, alpha):
+        import torch
+
+        class Wrapped(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.base = linear
+                out_features, in_features = linear.weight.shape
+                self.lora_A = torch.nn.Parameter(torch.from_numpy(rng.normal(0, 0.3, (rank, in_features)).astype("f")))
+                self.lora_B = torch.nn.Parameter(torch.from_numpy(rng.normal(0, 0.3, (out_features, rank)).astype("f")))
+
+            def forward(self, x):
+                weight = self.base.weight + (alpha / rank) * self.lora_B @ self.lora_A
+                return torch.nn.functional.linear(x, weight, self.base.bias)
+
+        return Wrapped()
+
+
+def add_lora(model, prefix, rng):
+    """Freeze every parameter, wrap the LORA targets; return the LoRA weights by name."""
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    lora_weights = {}
+    for i, block in enumerate(model.get_submodule(prefix + "transformer.layer")):
+        for hf_name in LORA["targets"].values():
+            wrapped = LoraLinear.wrap(getattr(block.attention, hf_name), rng, LORA["rank"], LORA["alpha"])
+            setattr(block.attention, hf_name, wrapped)
+            name = f"{prefix}transformer.layer.{i}.attention.{hf_name}"
+            lora_weights[f"{name}.lora_A.weight"] = wrapped.lora_A.detach().numpy().copy()
+            lora_weights[f"{name}.lora_B.weight"] = wrapped.lora_B.detach().numpy().copy()
+    return lora_weights
+
+
+def build_gradients_case(case, head=None, small_norms=None, lora=False):
     """`head` None: the backbone, with the loss sum(last_hidden_state * probe)
     over real tokens for a seeded `probe`; else that head's transformers loss."""
     import torch
@@ -123,6 +169,13 @@ def build_gradients_case(case, head=None, small_norms=None):
     model = getattr(transformers, class_name)(config).eval()
     weights = seeded_state_dict(model, seed_for(f"{case.case_id}/weights"), keep=("vocab_projector.weight",), small_norms=small_norms)
     rng = np.random.default_rng(case.seed)
+    provenance = {"head": head or "backbone", "hf_class": class_name}
+    if lora:
+        prefix = "" if head is None else "distilbert."
+        weights |= add_lora(model, prefix, np.random.default_rng(seed_for(f"{case.case_id}/lora")))
+        for name, parameter in model.named_parameters():  # a task's head trains beside the updates
+            parameter.requires_grad_(".lora_" in name or (head is not None and not name.startswith(prefix)))
+        provenance["lora"] = json.dumps(LORA | {"targets": sorted(LORA["targets"])})
     if head == "multiple_choice":
         ids, mask = padded_token_ids(rng, config.vocab_size, [9, 4, 7, 9, 1, 6], 9)
         ids, mask = ids.reshape(2, 3, 9), mask.reshape(2, 3, 9)
@@ -147,7 +200,7 @@ def build_gradients_case(case, head=None, small_norms=None):
     return Golden(
         case_id=case.case_id,
         kind=case.kind,
-        provenance={"head": head or "backbone", "hf_class": class_name},
+        provenance=provenance,
         config=hf_config_dict(config),
         inputs=inputs,
         outputs=outputs,
@@ -170,4 +223,9 @@ register(
     "gradients_masked_lm_small_norms",
     "gradients",
     lambda case: build_gradients_case(case, "masked_lm", small_norms=SMALL_NORM_CONFIGS["small_norms_a"][1]),
+)
+# LoRA (float32 base): only the low-rank matrices, and the task's head, get gradients.
+register("gradients_lora_backbone", "gradients", lambda case: build_gradients_case(case, lora=True))
+register(
+    "gradients_lora_text_classifier", "gradients", lambda case: build_gradients_case(case, "text_classifier", lora=True)
 )
