@@ -2,8 +2,9 @@
 whose backward pass or loss is wrong. Each bug below leaves every forward
 golden passing; a gradient golden must fail with a report that names the
 parameter (`gradients/<HF name>`), its worst element and both values.
-(Dropout bugs are invisible to goldens made at dropout 0; the dropout-site
-tests catch them: tests/test_dropout_sites.py.)"""
+Dropout bugs are invisible to goldens made at dropout 0: the dropout-site
+check (harness/dropout_sites.py, run by tests/test_dropout_sites.py) must
+catch those."""
 
 import keras
 import pytest
@@ -13,8 +14,9 @@ from distilbert_hub.distilbert_masked_lm import DistilBertMaskedLM
 from distilbert_hub.distilbert_question_answerer import DistilBertQuestionAnswerer
 from distilbert_hub.layers.distilbert_attention import DistilBertAttention
 from distilbert_hub.layers.distilbert_masked_lm_head import DistilBertMaskedLMHead
-from distilbert_hub.layers.distilbert_transformer_layer import apply_activation
+from distilbert_hub.layers.distilbert_transformer_layer import DistilBertTransformerLayer, apply_activation
 from harness.compare import assert_all_match
+from harness.dropout_sites import check_dropout_sites
 from harness.golden import load_case
 from harness.gradients import model_from_golden, run_gradients_case
 from harness.runner import compare_outputs
@@ -117,3 +119,47 @@ def test_without_a_bug_every_gradient_golden_of_the_meta_tests_passes():
     for case_id in sorted({case_id for case_id, _, _ in BUGS.values()}):
         golden = load_case(case_id)
         assert_all_match(compare_outputs(golden, run_gradients_case(golden)))
+
+
+def dropout_left_unscaled(monkeypatch):
+    call = keras.layers.Dropout.call
+    monkeypatch.setattr(
+        keras.layers.Dropout, "call", lambda self, x, training=False: call(self, x, training) * (1 - self.rate)
+    )
+
+
+def feed_forward_dropout_after_the_residual_sum(monkeypatch):
+    def call(self, hidden_states, padding_mask=None, training=None):
+        attended = self.attention(hidden_states, padding_mask=padding_mask, training=training)
+        hidden_states = self.attention_layer_norm(attended + hidden_states)
+        feed_forward = self.output_dense(apply_activation(self.intermediate_dense(hidden_states), self.activation))
+        return self.output_layer_norm(self.output_dropout(feed_forward + hidden_states, training=training))
+
+    monkeypatch.setattr(DistilBertTransformerLayer, "call", call)
+
+
+def attention_dropout_removed(monkeypatch):
+    monkeypatch.setattr(DistilBertAttention, "__init__", dropless_attention_init(DistilBertAttention.__init__))
+
+
+def dropless_attention_init(init):
+    def without_dropout(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.dropout_layer.rate = 0.0  # keeps the layer, drops nothing: the site's rate is wrong
+
+    return without_dropout
+
+
+DROPOUT_BUGS = {
+    "dropout_left_unscaled": (dropout_left_unscaled, "kept values"),
+    "ffn_dropout_after_the_residual_sum": (feed_forward_dropout_after_the_residual_sum, "before the residual sum"),
+    "attention_dropout_removed": (attention_dropout_removed, "0.35"),
+}
+
+
+@pytest.mark.parametrize("bug", sorted(DROPOUT_BUGS))
+def test_dropout_bug_fails_the_dropout_site_check(monkeypatch, bug):
+    inject, message = DROPOUT_BUGS[bug]
+    inject(monkeypatch)
+    with pytest.raises(AssertionError, match=message):
+        check_dropout_sites(monkeypatch, "backbone")
