@@ -88,7 +88,10 @@ def check_dropout_sites(monkeypatch, name):
         expected += [(block.attention.dropout_layer, ATTENTION), (block.output_dropout, HIDDEN)]
     if name != "backbone":
         expected.append((model.output_dropout, HEAD))
-    sites, wanted = [(layer.path, layer.rate) for layer, _, _ in dropouts], [(l.path, r) for l, r in expected]
+    sites, wanted = (
+        [(layer.path, layer.rate) for layer, _, _ in dropouts],
+        [(site.path, rate) for site, rate in expected],
+    )
     assert sites == wanted, f"dropout sites (path, rate) {sites}, transformers has {wanted}"
     for layer, before, after in dropouts:
         check_scaled_dropout(layer.path, layer.rate, before, after)
@@ -98,7 +101,9 @@ def check_dropout_sites(monkeypatch, name):
     np.testing.assert_array_equal(embedded, norms[net.embeddings.layer_norm.path][1], "embeddings: after LayerNorm")
     for block, (_, probabilities, _), (_, feed_forward, dropped) in zip(net.transformer_layers, rest[::2], rest[1::2]):
         real = probabilities.sum(-1)  # softmax rows over the keys (a fully padded row of queries too)
-        np.testing.assert_allclose(real, 1.0, atol=1e-5, err_msg=f"{block.path}: attention dropout not on the probabilities")
+        np.testing.assert_allclose(
+            real, 1.0, atol=1e-5, err_msg=f"{block.path}: attention dropout not on the probabilities"
+        )
         attended = norms[block.attention_layer_norm.path][1]
         summed = norms[block.output_layer_norm.path][0]
         np.testing.assert_allclose(
@@ -111,4 +116,3 @@ def check_dropout_sites(monkeypatch, name):
         if name in ("text_classifier", "multiple_choice"):  # pre_classifier + ReLU on the first token
             hidden = keras.ops.convert_to_numpy(model.pooled_dense(hidden[:, 0]))
         np.testing.assert_allclose(head_input, hidden, atol=1e-5, err_msg=f"{name}: head dropout input")
-

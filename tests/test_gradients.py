@@ -32,7 +32,9 @@ def test_only_the_lora_matrices_and_the_head_get_gradients(case_id):
     golden = load_case(case_id)
     produced = set(run_gradients_case(golden))
     assert produced == set(golden.outputs), f"gradients for {sorted(produced ^ set(golden.outputs))}"
-    assert all(".lora_" in name or not name.startswith(("gradients/distilbert.", "gradients/transformer")) for name in produced)
+    assert all(
+        ".lora_" in name or not name.startswith(("gradients/distilbert.", "gradients/transformer")) for name in produced
+    )
 
 
 @pytest.mark.parametrize("case_id", LORA_CASES)
@@ -43,7 +45,9 @@ def test_qlora_gradients_are_the_formula_on_the_dequantized_int8_base(case_id):
     quantized, reference = model_from_golden(golden, quantize="int8"), model_from_golden(golden)
     float_dense = {layer.path: layer for layer in reference._flatten_layers() if isinstance(layer, keras.layers.Dense)}
     int8_dense = [layer for layer in quantized._flatten_layers() if getattr(layer, "quantization_mode", None) == "int8"]
-    assert {layer.path for layer in int8_dense if layer.lora_enabled} == {p for p, f in float_dense.items() if f.lora_enabled}
+    assert {layer.path for layer in int8_dense if layer.lora_enabled} == {
+        p for p, f in float_dense.items() if f.lora_enabled
+    }
     for layer in int8_dense:
         float_dense[layer.path]._kernel.assign(keras.ops.cast(layer._kernel, "float32") / layer.kernel_scale)
     actual, expected = run_gradients_case(golden, quantized), run_gradients_case(golden, reference)

@@ -24,9 +24,7 @@ from harness.runner import compare_outputs
 
 def stop_gradient_on_attention_output(monkeypatch):
     call = DistilBertAttention.call
-    monkeypatch.setattr(
-        DistilBertAttention, "call", lambda self, *a, **k: keras.ops.stop_gradient(call(self, *a, **k))
-    )
+    monkeypatch.setattr(DistilBertAttention, "call", lambda self, *a, **k: keras.ops.stop_gradient(call(self, *a, **k)))
 
 
 def lora_scaled_twice(monkeypatch, model):
@@ -47,7 +45,9 @@ def tied_embedding_counts_only_its_input_use(monkeypatch):
     def projection_without_gradient(self, hidden_states, mask_positions):
         # DistilBertMaskedLMHead.call, with the tied projection cut from the backward pass.
         positions = keras.ops.expand_dims(keras.ops.cast(mask_positions, "int32"), axis=-1)
-        x = self.layer_norm(apply_activation(self.transform_dense(take_along_axis(hidden_states, positions, 1)), "gelu"))
+        x = self.layer_norm(
+            apply_activation(self.transform_dense(take_along_axis(hidden_states, positions, 1)), "gelu")
+        )
         embedding = keras.ops.stop_gradient(self._embedding_layer.token_embedding)
         return keras.ops.matmul(x, keras.ops.transpose(embedding)) + self.bias
 

@@ -70,7 +70,9 @@ def gradient_outputs(model, head):
             continue
         if parameter.grad is None:
             raise RuntimeError(f"parameter '{name}' got no gradient: the case does not reach it.")
-        grads[name.replace(".base.", ".").replace(".lora_A", ".lora_A.weight").replace(".lora_B", ".lora_B.weight")] = parameter.grad.detach().numpy().astype(np.float32)
+        grads[name.replace(".base.", ".").replace(".lora_A", ".lora_A.weight").replace(".lora_B", ".lora_B.weight")] = (
+            parameter.grad.detach().numpy().astype(np.float32)
+        )
     invariant = re.compile(
         SHIFT_INVARIANT_BIASES.get(head, SHIFT_INVARIANT_BIASES[None]).format(last=model.config.n_layers - 1)
     )
@@ -88,7 +90,6 @@ def gradient_outputs(model, head):
 
 def labels_for(head, rng, token_ids, padding_mask, config):
     """transformers' keyword arguments holding the labels of `head`."""
-    import torch
 
     batch = token_ids.shape[0]
     if head == "text_classifier":
@@ -119,26 +120,23 @@ def labels_for(head, rng, token_ids, padding_mask, config):
 LORA = dict(rank=2, alpha=4.0, targets={"query": "q_lin", "value": "v_lin"})
 
 
-class LoraLinear:
+def lora_linear(linear, rng, rank, alpha):
     """The reference LoRA formula on a frozen `nn.Linear`: y = x (W + (alpha/r) B A)^T + b."""
+    import torch
 
-    @staticmethod
-    def wrap(linear, rng, rank, alpha):
-        import torch
+    class Wrapped(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.base = linear
+            out_features, in_features = linear.weight.shape
+            self.lora_A = torch.nn.Parameter(torch.from_numpy(rng.normal(0, 0.3, (rank, in_features)).astype("f")))
+            self.lora_B = torch.nn.Parameter(torch.from_numpy(rng.normal(0, 0.3, (out_features, rank)).astype("f")))
 
-        class Wrapped(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.base = linear
-                out_features, in_features = linear.weight.shape
-                self.lora_A = torch.nn.Parameter(torch.from_numpy(rng.normal(0, 0.3, (rank, in_features)).astype("f")))
-                self.lora_B = torch.nn.Parameter(torch.from_numpy(rng.normal(0, 0.3, (out_features, rank)).astype("f")))
+        def forward(self, x):
+            weight = self.base.weight + (alpha / rank) * self.lora_B @ self.lora_A
+            return torch.nn.functional.linear(x, weight, self.base.bias)
 
-            def forward(self, x):
-                weight = self.base.weight + (alpha / rank) * self.lora_B @ self.lora_A
-                return torch.nn.functional.linear(x, weight, self.base.bias)
-
-        return Wrapped()
+    return Wrapped()
 
 
 def add_lora(model, prefix, rng):
@@ -148,7 +146,7 @@ def add_lora(model, prefix, rng):
     lora_weights = {}
     for i, block in enumerate(model.get_submodule(prefix + "transformer.layer")):
         for hf_name in LORA["targets"].values():
-            wrapped = LoraLinear.wrap(getattr(block.attention, hf_name), rng, LORA["rank"], LORA["alpha"])
+            wrapped = lora_linear(getattr(block.attention, hf_name), rng, LORA["rank"], LORA["alpha"])
             setattr(block.attention, hf_name, wrapped)
             name = f"{prefix}transformer.layer.{i}.attention.{hf_name}"
             lora_weights[f"{name}.lora_A.weight"] = wrapped.lora_A.detach().numpy().copy()
@@ -167,7 +165,9 @@ def build_gradients_case(case, head=None, small_norms=None, lora=False):
     config = DistilBertConfig(attn_implementation="eager", **CONFIG, **extra, **NO_DROPOUT)
     deterministic_torch()
     model = getattr(transformers, class_name)(config).eval()
-    weights = seeded_state_dict(model, seed_for(f"{case.case_id}/weights"), keep=("vocab_projector.weight",), small_norms=small_norms)
+    weights = seeded_state_dict(
+        model, seed_for(f"{case.case_id}/weights"), keep=("vocab_projector.weight",), small_norms=small_norms
+    )
     rng = np.random.default_rng(case.seed)
     provenance = {"head": head or "backbone", "hf_class": class_name}
     if lora:
