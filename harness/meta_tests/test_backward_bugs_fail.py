@@ -24,7 +24,15 @@ from harness.runner import compare_outputs
 
 def stop_gradient_on_attention_output(monkeypatch):
     call = DistilBertAttention.call
-    monkeypatch.setattr(DistilBertAttention, "call", lambda self, *a, **k: keras.ops.stop_gradient(call(self, *a, **k)))
+
+    # The signature of DistilBertAttention.call (Keras inspects it on jax).
+    def attention_without_backward(self, hidden_states, padding_mask=None, training=None, tokens=None):
+        tokens = {} if tokens is None else {"tokens": tokens}
+        return keras.ops.stop_gradient(
+            call(self, hidden_states, padding_mask=padding_mask, training=training, **tokens)
+        )
+
+    monkeypatch.setattr(DistilBertAttention, "call", attention_without_backward)
 
 
 def lora_scaled_twice(monkeypatch, model):
