@@ -102,11 +102,10 @@ def test_labels_of_the_wrong_shape_are_refused_by_name(tiny_tokenizer, name, lab
         model.fit(x, labels, verbose=0)
 
 
-def test_labels_of_the_right_shape_train(tiny_tokenizer):
-    model = hub.DistilBertTextClassifier(tiny_backbone_for(tiny_tokenizer), num_classes=3)
-    model.compile()
+@pytest.mark.parametrize("labels", [np.array([0, 2]), np.array([[0], [2]])], ids=["[batch]", "[batch, 1]"])
+def test_labels_of_the_right_shape_train(tiny_tokenizer, labels):
     from harness.testing import model_inputs
 
-    x = model_inputs("text_classifier", tiny_tokenizer.vocabulary_size())
-    for labels in (np.array([0, 2]), np.array([[0], [2]])):
-        model.fit(x, labels, verbose=0)
+    model = hub.DistilBertTextClassifier(tiny_backbone_for(tiny_tokenizer), num_classes=3)
+    model.compile()
+    model.fit(model_inputs("text_classifier", tiny_tokenizer.vocabulary_size()), labels, verbose=0)
