@@ -29,6 +29,12 @@ class Comparison:
     worst: list = field(default_factory=list)  # (index, actual, expected, abs error)
     problem: str | None = None  # shape/dtype problems that make values meaningless
     tier: str = "default"  # the test tier that holds the case: its tox env runs it
+    norm: float | None = None  # L2 norm of the expected values, for a norm-relative output (gradients)
+
+    @property
+    def relative_error(self):
+        """max abs error / norm of the expected tensor (norm-relative outputs)."""
+        return None if self.norm is None else self.max_abs_error / max(self.norm, 1e-30)
 
     @property
     def passed(self):
@@ -47,7 +53,8 @@ class Comparison:
             f"{head} {verdict} the transformers golden",
             f"  compared {self.compared} values on real tokens of shape {self.shape}; "
             f"{self.mismatched} outside tolerance",
-            f"  max abs error {self.max_abs_error:.3e}, mean abs error {self.mean_abs_error:.3e}",
+            f"  max abs error {self.max_abs_error:.3e}, mean abs error {self.mean_abs_error:.3e}"
+            + ("" if self.norm is None else f", {self.relative_error:.3e} of the golden's L2 norm {self.norm:.3e}"),
             f"  tolerance |actual - expected| <= {self.atol:g} + {self.rtol:g} * |expected| ({self.tolerance_reason})",
         ]
         if self.worst and not self.passed:
@@ -72,8 +79,13 @@ def compare(
     backend,
     real_token_mask=None,
     tier="default",
+    relative_to_norm=False,
 ):
     """Compare arrays elementwise on the positions where `real_token_mask` is set.
+
+    With `relative_to_norm` the report also gives the max error as a
+    fraction of the expected tensor's L2 norm (a gradient's tolerance is
+    stated that way: its atol is a multiple of that norm).
 
     `real_token_mask` has the leading dimensions of `expected` (e.g. `[batch,
     length]` for hidden states `[batch, length, dim]`) and is broadcast over
@@ -110,6 +122,8 @@ def compare(
 
     actual64 = actual.astype(np.float64)[selected]
     expected64 = expected.astype(np.float64)[selected]
+    if relative_to_norm:
+        result.norm = float(np.linalg.norm(expected64))
     error = np.abs(actual64 - expected64)
     both_nan = np.isnan(actual64) & np.isnan(expected64)
     error = np.where(both_nan, 0.0, error)

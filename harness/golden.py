@@ -29,6 +29,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_GOLDENS_DIR = REPO_ROOT / "goldens"
 MANIFEST_NAME = "MANIFEST.json"
 TEXT_DTYPE = h5py.vlen_dtype(np.uint8)
+# A gradient output (kind "gradients") is compared relative to its norm: its
+# atol is this times the L2 norm of that gradient tensor.
+GRADIENT_RELATIVE_TOLERANCE = 1e-5
 
 
 class GoldenError(Exception):

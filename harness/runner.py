@@ -16,6 +16,7 @@ from distilbert_hub.distilbert_tokenizer import DistilBertTokenizer
 from harness.compare import compare
 from harness.devices import current_profile
 from harness.golden import REPO_ROOT, GoldenError, pad_rows
+from harness.gradients import run_gradients_case
 from harness.seeded_weights import seeded_weights, weights_digest
 
 
@@ -186,6 +187,7 @@ def run_pipeline_case(golden, task=None):
 
 RUNNERS = {
     "backbone": run_backbone_case,
+    "gradients": run_gradients_case,
     "tokenizer": run_tokenizer_case,
     "head": run_head_case,
     "preprocessor": run_preprocessor_case,
@@ -230,6 +232,7 @@ def compare_outputs(golden, actual_outputs, backend=None, profile=None):
             backend=backend if profile.device == "cpu" else f"{backend}-{profile.device}",
             real_token_mask=mask,
             tier=golden.provenance.get("tier", "default"),
+            relative_to_norm=golden.kind == "gradients" and name.startswith("gradients/"),
         )
         if actual is None:
             comparison.problem = "the model produced no such output"

@@ -17,7 +17,7 @@ def cross_entropy(logits, labels, weights=None):
     picked = -np.take_along_axis(log_probabilities, labels[..., None], -1)[..., 0]
     if weights is None:
         return picked.mean()
-    return (picked * weights).sum() / picked.size
+    return (picked * weights).sum() / weights.sum()  # transformers: the mean over labels that are not -100
 
 
 def labels_for(name, outputs, rng):

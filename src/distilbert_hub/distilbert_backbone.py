@@ -180,13 +180,18 @@ class DistilBertBackbone(FunctionalModel):
 
         export_to_transformers(self, path)
 
-    def enable_lora(self, rank, target_names=("query", "value")):
+    def enable_lora(self, rank, target_names=("query", "value"), lora_alpha=None):
         """LoRA, as KerasHub's `Backbone.enable_lora`: every weight is frozen,
         and each Dense layer named in `target_names` (of "query", "key",
         "value", "attention_output", "intermediate", "output") gets a trainable
-        rank-`rank` update. Outputs are unchanged until the update trains."""
-        if int(rank) != rank or rank < 1:
+        rank-`rank` update: the kernel becomes W + (lora_alpha / rank) * A @ B
+        (Keras' convention, as PEFT's W + (alpha / r) * B @ A in torch layout);
+        `lora_alpha` defaults to `rank`, a scale of 1. Outputs are unchanged
+        until the update trains."""
+        if isinstance(rank, bool) or int(rank) != rank or rank < 1:
             raise ValueError(f"rank must be a positive integer; got {rank!r}.")
+        if lora_alpha is not None and not lora_alpha > 0:
+            raise ValueError(f"lora_alpha must be a positive number; got {lora_alpha!r}.")
         dense_layers = [
             layer for layer in self._flatten_layers(include_self=False) if isinstance(layer, keras.layers.Dense)
         ]
@@ -195,11 +200,18 @@ class DistilBertBackbone(FunctionalModel):
             raise ValueError(
                 f"no Dense layer named {unknown}; choose from {sorted({layer.name for layer in dense_layers})}."
             )
+        targets = [layer for layer in dense_layers if layer.name in target_names]
+        for layer in targets:
+            width = min(int(layer.kernel.shape[0]), int(layer.units))
+            if rank > width:
+                raise ValueError(
+                    f"rank {rank} is above the width {width} of Dense layer '{layer.path}' "
+                    f"({layer.kernel.shape[0]} -> {layer.units}): a rank-{rank} update would not be low-rank."
+                )
         for variable in self.weights:  # frozen one by one: the layers stay trainable for the updates
             variable.trainable = False
-        for layer in dense_layers:
-            if layer.name in target_names:
-                layer.enable_lora(int(rank))
+        for layer in targets:
+            layer.enable_lora(int(rank), lora_alpha=lora_alpha)
 
     def merge_lora_weights(self):
         """Fold every LoRA update into its kernel and drop the LoRA matrices:

@@ -5,7 +5,7 @@ import numpy as np
 
 from distilbert_hub.convert.hf_weights import WeightEntry, dense_entries, layer_norm_entries
 from distilbert_hub.distilbert_masked_lm_preprocessor import DistilBertMaskedLMPreprocessor
-from distilbert_hub.input_checks import check_class_labels, check_mask_positions
+from distilbert_hub.input_checks import check_class_labels, check_mask_positions, leading_shape
 from distilbert_hub.layers.distilbert_masked_lm_head import DistilBertMaskedLMHead
 from distilbert_hub.pipeline_outputs import as_text, check_fits, check_top_k, softmax, texts_argument
 from distilbert_hub.task import Task, check_backbone
@@ -63,12 +63,16 @@ class DistilBertMaskedLM(Task):
             check_mask_positions(x, type(self).__name__)
 
     def check_labels(self, y, x):
-        check_class_labels(y, self.backbone.vocabulary_size, type(self).__name__)
+        check_class_labels(
+            y, self.backbone.vocabulary_size, type(self).__name__, shape=leading_shape(x, "mask_positions", 2)
+        )
 
     def compile_defaults(self):
-        """Cross-entropy on logits at the masked positions; accuracy weighted by the mask weights."""
+        """Cross-entropy on logits averaged over the masked positions with a weight
+        (transformers averages over the labels that are not -100, never over
+        padding slots); accuracy weighted by the mask weights."""
         return {
-            "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight"),
             "weighted_metrics": [keras.metrics.SparseCategoricalAccuracy()],
         }
 

@@ -3,7 +3,7 @@ import numpy as np
 
 from distilbert_hub.convert.hf_weights import dense_entries
 from distilbert_hub.distilbert_multiple_choice_preprocessor import DistilBertMultipleChoicePreprocessor
-from distilbert_hub.input_checks import check_class_labels
+from distilbert_hub.input_checks import check_class_labels, leading_shape
 from distilbert_hub.layers.choice_reshape import FlattenChoices, UnflattenChoices
 from distilbert_hub.layers.initializers import weight_initializer
 from distilbert_hub.task import Task, check_backbone
@@ -69,7 +69,9 @@ class DistilBertMultipleChoice(Task):
 
     def check_labels(self, y, x):
         if isinstance(x, dict) and np.ndim(x["token_ids"]) == 3:
-            check_class_labels(y, int(np.shape(x["token_ids"])[1]), type(self).__name__)
+            check_class_labels(
+                y, int(np.shape(x["token_ids"])[1]), type(self).__name__, shape=leading_shape(x, "token_ids", 1)
+            )
 
     def compile_defaults(self):
         """Cross-entropy over the choices; accuracy."""

@@ -3,7 +3,7 @@ import numpy as np
 
 from distilbert_hub.convert.hf_weights import dense_entries
 from distilbert_hub.distilbert_text_classifier_preprocessor import DistilBertTextClassifierPreprocessor
-from distilbert_hub.input_checks import check_class_labels
+from distilbert_hub.input_checks import check_class_labels, leading_shape
 from distilbert_hub.layers.initializers import weight_initializer
 from distilbert_hub.pipeline_outputs import check_fits, check_top_k, describe, sigmoid, softmax
 from distilbert_hub.preprocessing import TEXT_TYPES
@@ -131,7 +131,7 @@ class DistilBertTextClassifier(Task):
 
     def check_labels(self, y, x):
         if self.num_classes > 1:
-            check_class_labels(y, self.num_classes, type(self).__name__)
+            check_class_labels(y, self.num_classes, type(self).__name__, shape=leading_shape(x, "token_ids", 1))
 
     def compile_defaults(self):
         """Cross-entropy on logits (MSE for one class, a regression head); accuracy."""

@@ -3,7 +3,7 @@ import keras
 from distilbert_hub.convert.hf_weights import dense_entries
 from distilbert_hub.distilbert_token_classifier_preprocessor import DistilBertTokenClassifierPreprocessor
 from distilbert_hub.entity_decoding import EntityDecoder
-from distilbert_hub.input_checks import check_class_labels
+from distilbert_hub.input_checks import check_class_labels, leading_shape
 from distilbert_hub.layers.initializers import weight_initializer
 from distilbert_hub.pipeline_outputs import as_text, describe, softmax, texts_argument
 from distilbert_hub.task import (
@@ -68,13 +68,14 @@ class DistilBertTokenClassifier(Task):
         return super().hf_config_updates() | hf_labels_config(self.num_classes, self.id2label)
 
     def check_labels(self, y, x):
-        check_class_labels(y, self.num_classes, type(self).__name__)
+        check_class_labels(y, self.num_classes, type(self).__name__, shape=leading_shape(x, "token_ids", 2))
 
     def compile_defaults(self):
-        """Cross-entropy on logits; accuracy weighted by the preprocessor's sample
-        weights (first word pieces only)."""
+        """Cross-entropy on logits averaged over the tokens with a sample weight
+        (first word pieces only), as transformers averages over the labels that
+        are not -100; accuracy weighted by the same weights."""
         return {
-            "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight"),
             "weighted_metrics": [keras.metrics.SparseCategoricalAccuracy()],
         }
 

@@ -137,13 +137,27 @@ def check_mask_positions(inputs, model_name):
             )
 
 
-def check_class_labels(y, num_classes, model_name):
-    """Integer labels in [0, num_classes)."""
+def leading_shape(x, name, rank):
+    """The first `rank` dimensions of input `name` of `x` (None if unknown):
+    the shape a task's labels must have."""
+    values = concrete_values(x.get(name)) if isinstance(x, dict) else None
+    return None if values is None else tuple(int(d) for d in values.shape[:rank])
+
+
+def check_class_labels(y, num_classes, model_name, shape=None):
+    """Integer labels in [0, num_classes), of `shape` when it is given (a
+    trailing axis of 1 is allowed for one label per example)."""
     if y is None:
         return
     labels = concrete_values(y)
     if labels is None:
         return
+    if shape is not None and tuple(labels.shape) not in (tuple(shape), tuple(shape) + (1,)):
+        raise ValueError(
+            f"{model_name}: labels have shape {tuple(labels.shape)}; expected {tuple(shape)} (one label per "
+            + ("example" if len(shape) == 1 else "position")
+            + " of the batch)."
+        )
     if labels.dtype.kind not in "iu":
         raise TypeError(
             f"{model_name}: class labels must be integers in [0, {num_classes}); got dtype "
@@ -156,4 +170,9 @@ def check_class_labels(y, num_classes, model_name):
         index = _first(~valid)
         raise ValueError(
             f"{model_name}: label {int(labels[index])} at index {index} is outside [0, num_classes={num_classes})."
+            + (
+                " For positions without a loss (transformers' -100), pass any valid label with sample_weight 0."
+                if int(labels[index]) == -100
+                else ""
+            )
         )

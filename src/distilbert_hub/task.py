@@ -66,9 +66,9 @@ class Task(FunctionalModel):
             kwargs.setdefault("loss_weights", defaults["loss_weights"])
         super().compile(**chosen, **kwargs)
 
-    def enable_lora(self, rank, target_names=("query", "value")):
+    def enable_lora(self, rank, target_names=("query", "value"), lora_alpha=None):
         """LoRA on the backbone (`DistilBertBackbone.enable_lora`); the head stays trainable."""
-        self.backbone.enable_lora(rank, target_names)
+        self.backbone.enable_lora(rank, target_names, lora_alpha=lora_alpha)
 
     def merge_lora_weights(self):
         """`DistilBertBackbone.merge_lora_weights`: a plain task model again."""

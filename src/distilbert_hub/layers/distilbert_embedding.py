@@ -26,7 +26,8 @@ class DistilBertEmbedding(keras.layers.Layer):
 
     Positions are `0 .. length - 1` for every row, as in `transformers`.
     With `sinusoidal_position_embedding=True` the position table is the fixed
-    sinusoidal one and is not trained.
+    sinusoidal one and is not trained. The row of `padding_token_id` gets no
+    gradient, as transformers' `nn.Embedding(padding_idx=pad_token_id)`.
     """
 
     def __init__(
@@ -36,6 +37,7 @@ class DistilBertEmbedding(keras.layers.Layer):
         hidden_dim,
         dropout=0.0,
         sinusoidal_position_embedding=False,
+        padding_token_id=0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -44,6 +46,7 @@ class DistilBertEmbedding(keras.layers.Layer):
         self.hidden_dim = int(hidden_dim)
         self.dropout = float(dropout)
         self.sinusoidal_position_embedding = bool(sinusoidal_position_embedding)
+        self.padding_token_id = int(padding_token_id)
         if self.sinusoidal_position_embedding and self.hidden_dim % 2:
             raise ValueError(
                 f"sinusoidal_position_embedding=True needs an even hidden_dim; got hidden_dim={self.hidden_dim}."
@@ -84,6 +87,8 @@ class DistilBertEmbedding(keras.layers.Layer):
         length = ops.shape(token_ids)[-1]
         token_ids = ops.cast(token_ids, "int32")
         embeddings = ops.take(self.token_embedding, token_ids, axis=0)
+        is_padding = ops.expand_dims(ops.equal(token_ids, self.padding_token_id), -1)
+        embeddings = ops.where(is_padding, ops.stop_gradient(embeddings), embeddings)
         positions = ops.slice(ops.convert_to_tensor(self.position_embedding), (0, 0), (length, self.hidden_dim))
         embeddings = embeddings + ops.cast(positions, embeddings.dtype)
         embeddings = call_sublayer(self.layer_norm, embeddings)
@@ -101,6 +106,7 @@ class DistilBertEmbedding(keras.layers.Layer):
                 "hidden_dim": self.hidden_dim,
                 "dropout": self.dropout,
                 "sinusoidal_position_embedding": self.sinusoidal_position_embedding,
+                "padding_token_id": self.padding_token_id,
             }
         )
         return config
