@@ -12,6 +12,7 @@ from distilbert_hub.distilbert_text_classifier_preprocessor import DistilBertTex
 from distilbert_hub.distilbert_token_classifier import DistilBertTokenClassifier
 from distilbert_hub.distilbert_token_classifier_preprocessor import DistilBertTokenClassifierPreprocessor
 from distilbert_hub.distilbert_tokenizer import DistilBertTokenizer
+from distilbert_hub.training import LinearWarmupDecay, TorchAdamW, micro_batches, trainer_optimizer
 
 __all__ = [
     "DistilBertBackbone",
@@ -26,5 +27,9 @@ __all__ = [
     "DistilBertTokenClassifier",
     "DistilBertTokenClassifierPreprocessor",
     "DistilBertTokenizer",
+    "LinearWarmupDecay",
+    "TorchAdamW",
+    "micro_batches",
+    "trainer_optimizer",
 ]
 __version__ = "0.1.0"
