@@ -88,6 +88,14 @@ class TorchAdamW(keras.optimizers.Optimizer):
         self.beta_2 = beta_2
         self.epsilon = epsilon
 
+    def apply(self, grads, trainable_variables=None):
+        # TensorFlow hands an embedding's gradient as IndexedSlices, one row
+        # per lookup; Keras' ops square those rows before repeated ids are
+        # summed, so the global norm for clipping and Adam's second moment
+        # would miss the cross terms of a token seen twice in a batch. Dense
+        # gradients are what torch computes (a no-op on jax and torch).
+        return super().apply([dense(g) for g in grads], trainable_variables)
+
     def _get_current_learning_rate(self):
         # Keras reads a schedule at the micro-batch count; torch's scheduler
         # steps once per update (`self.iterations` counts updates).
@@ -118,6 +126,16 @@ class TorchAdamW(keras.optimizers.Optimizer):
 
     def get_config(self):
         return super().get_config() | {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+def dense(gradient):
+    """A TensorFlow IndexedSlices gradient as the dense tensor it stands for."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if isinstance(gradient, tf.IndexedSlices):
+            return tf.convert_to_tensor(gradient)
+    return gradient
 
 
 def trainer_optimizer(

@@ -41,6 +41,6 @@ def register(case_id, kind, build, tier="default"):
 
 
 def load_all():
-    from tools.golden_cases import backbone, heads, preprocessing, presets, tokenizer  # noqa: F401
+    from tools.golden_cases import backbone, heads, preprocessing, presets, tokenizer, training  # noqa: F401
 
     return REGISTRY
