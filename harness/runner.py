@@ -160,7 +160,8 @@ def full_size_training_task(golden, backbone=None):
         entries = backbone_weight_map(backbone)
         assign_hf_weights(entries, golden_weights(golden, entries), source=golden.case_id)
     cls = Task.registry[golden.provenance["hf_class"]]
-    task = cls(backbone, **cls.head_kwargs_from_hf_config(golden.config))
+    # `to_diff_dict` leaves out transformers' default of 2 labels.
+    task = cls(backbone, **cls.head_kwargs_from_hf_config({"num_labels": 2} | golden.config))
     head = task.head_weight_entries()
     weights = seeded_weights({e.hf_name: e.hf_shape for e in head}, golden.provenance["head_weights_seed"])
     if weights_digest(weights) != golden.provenance["head_weights_sha256"]:
