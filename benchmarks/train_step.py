@@ -54,7 +54,8 @@ start = time.perf_counter(); step(); first = time.perf_counter() - start
 times = []
 for _ in range(repeats):
     start = time.perf_counter(); step(); times.append(time.perf_counter() - start)
-print(json.dumps({"first_s": first, "times": times, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"first_s": first, "times": times, "peak_mib": peak}))
 """
 
 
@@ -68,7 +69,8 @@ def main(argv=None):
         results[kind] = run_json_child(CHILD, kind, args.batch, args.length, args.repeats)
     reference = statistics.median(results["transformers"]["times"]) if "times" in results["transformers"] else None
     cpu = cpu_description()
-    print(f"one optimizer step, DistilBERT-base classifier, batch {args.batch} x {args.length}, {cpu['model']} ({cpu['isa']})")
+    shape = f"batch {args.batch} x {args.length}"
+    print(f"one optimizer step, DistilBERT-base classifier, {shape}, {cpu['model']} ({cpu['isa']})")
     print(f"{'':>14}{'step s':>9}{'first s':>9}{'speed vs transformers':>23}{'peak RSS MiB':>14}")
     for kind, result in results.items():
         if "error" in result:

@@ -158,4 +158,3 @@ def test_the_optimizer_round_trips_through_its_config():
     clone = hub.TorchAdamW.from_config(optimizer.get_config())
     assert clone.get_config() == optimizer.get_config()
     assert clone.get_config()["learning_rate"]["class_name"] == "LinearWarmupDecay"
-

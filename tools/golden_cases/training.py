@@ -40,9 +40,7 @@ LOSS_REASON = (
     "float32 on CPU: 12 AdamW steps compound forward/backward rounding; worst 2.0e-6 measured on losses of order 1"
 )
 WEIGHTS_ATOL = 2e-6
-WEIGHTS_REASON = (
-    "float32 on CPU: 12 AdamW updates (<= lr=1e-3 each) of weights of order 1; worst 4.2e-7 measured"
-)
+WEIGHTS_REASON = "float32 on CPU: 12 AdamW updates (<= lr=1e-3 each) of weights of order 1; worst 4.2e-7 measured"
 # softmax(q.(k + b)) = softmax(q.k) over the keys: the key bias's gradient is 0
 # in exact arithmetic, so it receives rounding noise, which Adam divides by its
 # own RMS into steps of up to lr. Its bound is the sum of the learning rates
