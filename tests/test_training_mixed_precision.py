@@ -13,10 +13,12 @@ from harness.runner import run_training_case, task_from_golden, training_recipe
 
 TRAINING_CASES = case_ids(kind="training")
 # Worst |loss - float32 golden loss| over the 12 steps of both tiny cases,
-# measured on jax, tensorflow and torch (AMD EPYC CPU): float16 0.0008 with no
-# step skipped, bfloat16 0.058 (8 significant bits: the first step's loss is
-# already 0.007 off, and 12 Adam steps drift apart from there).
-CURVE_ATOL = {"mixed_float16": 5e-3, "mixed_bfloat16": 0.15}
+# measured on jax, tensorflow and torch (AMD EPYC CPU): float16 0.046 with no
+# step skipped (tensorflow, text classifier; the first step 0.0013 off),
+# bfloat16 0.058 (8 significant bits: the first step's loss is already 0.007
+# off); 12 Adam steps, which divide each gradient by its own RMS, drift apart
+# from there.
+CURVE_ATOL = {"mixed_float16": 0.1, "mixed_bfloat16": 0.15}
 FIRST_STEP_ATOL = {"mixed_float16": 5e-3, "mixed_bfloat16": 0.02}
 
 
