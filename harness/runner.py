@@ -10,7 +10,12 @@ import keras
 import numpy as np
 
 from distilbert_hub.convert.hf_config import backbone_kwargs_from_hf_config
-from distilbert_hub.convert.hf_weights import assign_hf_weights, assign_task_hf_weights, backbone_weight_map
+from distilbert_hub.convert.hf_weights import (
+    TIED_WEIGHTS,
+    assign_hf_weights,
+    assign_task_hf_weights,
+    backbone_weight_map,
+)
 from distilbert_hub.distilbert_backbone import DistilBertBackbone
 from distilbert_hub.distilbert_tokenizer import DistilBertTokenizer
 from harness.compare import compare
@@ -185,9 +190,71 @@ def run_pipeline_case(golden, task=None):
     return outputs
 
 
+def training_recipe(golden):
+    """`trainer_optimizer` arguments from a training golden's provenance."""
+    p = golden.provenance
+    names = ("total_steps", "learning_rate", "warmup_steps", "weight_decay", "max_grad_norm")
+    return {n: p[f"recipe_{n}"] for n in names} | {
+        "beta_1": p["recipe_beta_1"],
+        "beta_2": p["recipe_beta_2"],
+        "epsilon": p["recipe_epsilon"],
+    }
+
+
+def full_size_training_task(golden, backbone=None):
+    """The full-size training case's classifier: `backbone` (default: built
+    from the golden's config with its seeded weights, digest checked) and the
+    head drawn from its recorded seed (digest checked)."""
+    from distilbert_hub.task import Task
+
+    if backbone is None:
+        backbone = DistilBertBackbone(**backbone_kwargs_from_hf_config(golden.config, source=golden.case_id))
+        entries = backbone_weight_map(backbone)
+        assign_hf_weights(entries, golden_weights(golden, entries), source=golden.case_id)
+    cls = Task.registry[golden.provenance["hf_class"]]
+    # `to_diff_dict` leaves out transformers' default of 2 labels.
+    task = cls(backbone, **cls.head_kwargs_from_hf_config({"num_labels": 2} | golden.config))
+    head = task.head_weight_entries()
+    weights = seeded_weights({e.hf_name: e.hf_shape for e in head}, golden.provenance["head_weights_seed"])
+    if weights_digest(weights) != golden.provenance["head_weights_sha256"]:
+        raise GoldenError(f"case '{golden.case_id}': the head regenerated from its seed has another digest.")
+    assign_hf_weights(head, weights, source=golden.case_id)
+    return task
+
+
+def run_training_case(golden, task=None, dtype=None, optimizer=None):
+    """The golden's N steps through `compile(optimizer=trainer_optimizer(...))`
+    and `train_on_batch`, one fixed batch per step: each step's loss and
+    learning rate, and (tiny cases) every parameter afterwards in HF names."""
+    from distilbert_hub.convert.hf_weights import export_hf_weights, task_weight_map
+    from distilbert_hub.training import trainer_optimizer
+
+    if task is None:
+        task = task_from_golden(golden, dtype=dtype) if golden.weights else full_size_training_task(golden)
+    optimizer = optimizer or trainer_optimizer(**training_recipe(golden))
+    task.compile(optimizer=optimizer)
+    inputs, losses, rates = golden.inputs, [], []
+    for step in range(golden.provenance["recipe_steps"]):
+        labels = inputs["labels"][step]
+        x = {"token_ids": inputs["token_ids"][step], "padding_mask": inputs["padding_mask"][step]}
+        weights = (labels != -100).astype("float32") if labels.ndim == 2 else None
+        rates.append(float(keras.ops.convert_to_numpy(task.optimizer.learning_rate)))
+        logs = task.train_on_batch(x, np.maximum(labels, 0), sample_weight=weights, return_dict=True)
+        losses.append(float(logs["loss"]))
+    outputs = {"losses": np.array(losses, np.float32), "learning_rates": np.array(rates, np.float32)}
+    if any(name.startswith("weights/") for name in golden.outputs):
+        final = export_hf_weights(task_weight_map(task))
+        outputs |= {f"weights/{name}": value for name, value in final.items()}
+        for tied, original in TIED_WEIGHTS.items():
+            if original in final:
+                outputs[f"weights/{tied}"] = final[original]
+    return outputs
+
+
 RUNNERS = {
     "backbone": run_backbone_case,
     "gradients": run_gradients_case,
+    "training": run_training_case,
     "tokenizer": run_tokenizer_case,
     "head": run_head_case,
     "preprocessor": run_preprocessor_case,

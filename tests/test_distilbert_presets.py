@@ -5,7 +5,7 @@ from harness.golden import case_ids, load_case
 
 def test_preset_table_matches_the_hf_architectures_of_the_goldens():
     checked = set()
-    for case_id in case_ids(tiers=("large", "extra_large")):
+    for case_id in case_ids(kind="backbone", tiers=("large", "extra_large")):
         golden = load_case(case_id)
         preset = golden.provenance["preset"]
         expected = backbone_kwargs_from_hf_config(golden.config)

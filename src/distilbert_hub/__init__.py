@@ -13,6 +13,7 @@ from distilbert_hub.distilbert_text_embedder import DistilBertTextEmbedder
 from distilbert_hub.distilbert_token_classifier import DistilBertTokenClassifier
 from distilbert_hub.distilbert_token_classifier_preprocessor import DistilBertTokenClassifierPreprocessor
 from distilbert_hub.distilbert_tokenizer import DistilBertTokenizer
+from distilbert_hub.training import LinearWarmupDecay, TorchAdamW, micro_batches, trainer_optimizer
 
 __all__ = [
     "DistilBertBackbone",
@@ -28,5 +29,9 @@ __all__ = [
     "DistilBertTokenClassifier",
     "DistilBertTokenClassifierPreprocessor",
     "DistilBertTokenizer",
+    "LinearWarmupDecay",
+    "TorchAdamW",
+    "micro_batches",
+    "trainer_optimizer",
 ]
 __version__ = "0.1.0"

@@ -64,6 +64,16 @@ class Task(FunctionalModel):
             chosen["optimizer"] = keras.optimizers.Adam(5e-5)
         if "loss_weights" in defaults:
             kwargs.setdefault("loss_weights", defaults["loss_weights"])
+        # Keras wraps the optimizer for loss scaling when the *model's* policy
+        # is mixed_float16; a task's policy is its backbone's layers', so the
+        # wrapping is done here (float16 gradients underflow without it).
+        optimizer = chosen["optimizer"]
+        if (
+            self.backbone.dtype_policy.name == "mixed_float16"
+            and kwargs.get("auto_scale_loss", True)
+            and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+        ):
+            chosen["optimizer"] = keras.optimizers.LossScaleOptimizer(keras.optimizers.get(optimizer))
         super().compile(**chosen, **kwargs)
 
     def enable_lora(self, rank, target_names=("query", "value"), lora_alpha=None):

@@ -7,10 +7,10 @@ from harness.testing import ModelTestCase
 
 
 class TestEveryPresetParity(ModelTestCase):
-    @pytest.mark.parametrize("case_id", case_ids(tiers=("large", "extra_large")))
+    @pytest.mark.parametrize("case_id", case_ids(kind="backbone", tiers=("large", "extra_large")))
     def test_full_size_hidden_states_match_transformers(self, case_id):
         self.run_golden_case(case_id)
 
-    @pytest.mark.parametrize("case_id", case_ids(tiers=("large", "extra_large")))
+    @pytest.mark.parametrize("case_id", case_ids(kind="backbone", tiers=("large", "extra_large")))
     def test_from_preset_offline_reproduces_transformers(self, case_id):
         self.run_preset_checkpoint_case(case_id)

@@ -12,7 +12,7 @@ from harness.precision import failures, measure
 from harness.runner import backbone_from_golden
 
 
-@pytest.mark.parametrize("case_id", case_ids(tiers=("large",)))
+@pytest.mark.parametrize("case_id", case_ids(kind="backbone", tiers=("large",)))
 def test_int8_full_size_preset_stays_within_cosine_0_995(case_id):
     results = measure(case_id, "float32", quantize="int8")
     print("\n".join(r.line() for r in results))
@@ -20,7 +20,7 @@ def test_int8_full_size_preset_stays_within_cosine_0_995(case_id):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("case_id", case_ids(tiers=("large",)))
+@pytest.mark.parametrize("case_id", case_ids(kind="backbone", tiers=("large",)))
 def test_int8_archive_holds_one_byte_per_dense_weight(case_id, tmp_path):
     backbone = backbone_from_golden(load_case(case_id))
     backbone.save(tmp_path / "float32.keras")

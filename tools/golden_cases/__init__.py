@@ -41,6 +41,15 @@ def register(case_id, kind, build, tier="default"):
 
 
 def load_all():
-    from tools.golden_cases import backbone, gradients, heads, pipelines, preprocessing, presets, tokenizer  # noqa: F401
+    from tools.golden_cases import (  # noqa: F401
+        backbone,
+        gradients,
+        heads,
+        pipelines,
+        preprocessing,
+        presets,
+        tokenizer,
+        training,
+    )
 
     return REGISTRY
