@@ -92,6 +92,16 @@ def edit_json_at(path, keys, value):
     Path(path).write_text(json.dumps(data))
 
 
+def task_config_with_classes(directory, num_classes):
+    """The preset's task config with `num_classes` changed and its label
+    names renumbered to match, so that only the weights disagree."""
+    config = json.loads((Path(directory) / "task.json").read_text())["config"]
+    labels = config.get("id2label")
+    if labels is not None:
+        config["id2label"] = {str(i): f"LABEL_{i}" for i in range(num_classes)}
+    return config | {"num_classes": num_classes}
+
+
 def drop_json_key(path, *keys):
     data = json.loads(Path(path).read_text())
     node = data
@@ -667,9 +677,16 @@ def _cases():
     )
     add(
         "own preset task.json num_classes disagrees with the weights",
-        own(lambda d: edit_json_at(d / "task.json", ["config", "num_classes"], 7)),
+        own(lambda d: edit_json_at(d / "task.json", ["config"], task_config_with_classes(d, 7))),
         CheckpointError,
         "task.weights.h5",
+        kind,
+    )
+    add(
+        "own preset task.json num_classes disagrees with its id2label",
+        own(lambda d: edit_json_at(d / "task.json", ["config", "num_classes"], 7)),
+        CheckpointError,
+        "id2label must name each of the 7 classes",
         kind,
     )
 

@@ -468,6 +468,10 @@ def make_task(cls, backbone, kwargs, source):
                 "(no id2label or num_labels): pass num_classes=N."
             ) from None
         raise CheckpointError(f"{source}: not a {cls.__name__} config ({error}).") from None
+    except CheckpointError:
+        raise
+    except ValueError as error:  # the constructor's own checks (id2label against num_classes, ...)
+        raise CheckpointError(f"{source}: {error}") from None
 
 
 # No real head has this many weights (a 30522-label head on dim 768 has 23M).
