@@ -193,7 +193,7 @@ def write_hub_cache(cache, tier):
 
     cache = Path(cache)
     tiers = ("large",) if tier == "large" else ("large", "extra_large")
-    for case_id in case_ids(tiers=tiers):
+    for case_id in case_ids(kind="backbone", tiers=tiers):
         golden = load_case(case_id)
         preset = golden.provenance["preset"]
         repo_id = backbone_presets[preset]["metadata"]["hf_name"]

@@ -13,7 +13,7 @@ from harness.runner import compare_outputs
 from harness.testing import hub_cache
 
 
-@pytest.mark.parametrize("case_id", case_ids(tiers=("large",)))
+@pytest.mark.parametrize("case_id", case_ids(kind="backbone", tiers=("large",)))
 def test_the_full_size_onnx_export_matches_transformers_every_layer(case_id, tmp_path):
     golden = load_case(case_id)
     hub_cache()
