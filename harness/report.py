@@ -105,33 +105,43 @@ def collect(backends, goldens, tier):
     return collected
 
 
+def tolerance_text(output):
+    """An output's tolerance as the comparison applies it: atol, plus rtol
+    times the expected value where the golden gives one (gradient losses,
+    learning rates)."""
+    atol, rtol = output["atol"], output.get("rtol", 0.0)
+    return f"{atol:.0e}+{rtol:.0e}|x|" if rtol else f"{atol:.0e}"
+
+
 def case_summary(case):
-    """(worst error, its tolerance, passed, error text) for one case on one backend."""
+    """(worst error, its tolerance as text, passed, error text) for one case
+    on one backend. The worst output is the one nearest its tolerance; an
+    rtol counts at |expected| = 1, as the reports do not keep the values."""
     if case is None:
         return None, None, False, "not run"
     if "error" in case:
         return None, None, False, case["error"]
     outputs = case["outputs"].values()
-    worst = max(outputs, key=lambda o: o["max_abs_error"] / max(o["atol"], 1e-30))
-    return worst["max_abs_error"], worst["atol"], all(o["passed"] for o in outputs), None
+    worst = max(outputs, key=lambda o: o["max_abs_error"] / max(o["atol"] + o.get("rtol", 0.0), 1e-30))
+    return worst["max_abs_error"], tolerance_text(worst), all(o["passed"] for o in outputs), None
 
 
 def cell(case):
-    error, atol, passed, problem = case_summary(case)
+    error, tolerance, passed, problem = case_summary(case)
     if problem:
         return "not run" if case is None else "ERROR"
-    return f"{error:.1e} <= {atol:.0e} {'ok' if passed else 'FAIL'}" if passed else f"{error:.1e} > {atol:.0e} FAIL"
+    return f"{error:.1e} <= {tolerance} ok" if passed else f"{error:.1e} > {tolerance} FAIL"
 
 
 def build_tables(collected, backends, layers):
     all_cases = sorted({c for r in collected.values() for c in r.get("cases", {})})
     width = max([len("case")] + [len(c) for c in all_cases]) + 2
-    header = "case".ljust(width) + "".join(b.ljust(26) for b in backends)
+    header = "case".ljust(width) + "".join(b.ljust(30) for b in backends)
     lines = [header, "-" * len(header)]
     md = ["| case | " + " | ".join(backends) + " |", "|---" * (len(backends) + 1) + "|"]
     for case_id in all_cases:
         cells = [cell(collected[b].get("cases", {}).get(case_id)) for b in backends]
-        lines.append(case_id.ljust(width) + "".join(c.ljust(26) for c in cells))
+        lines.append(case_id.ljust(width) + "".join(c.ljust(30) for c in cells))
         md.append(f"| {case_id} | " + " | ".join(cells) + " |")
         if layers:
             outputs = sorted(
@@ -142,7 +152,7 @@ def build_tables(collected, backends, layers):
                 for b in backends:
                     o = collected[b].get("cases", {}).get(case_id, {}).get("outputs", {}).get(output)
                     values.append(f"{o['max_abs_error']:.1e}" if o else "-")
-                lines.append(("  " + output).ljust(width) + "".join(v.ljust(26) for v in values))
+                lines.append(("  " + output).ljust(width) + "".join(v.ljust(30) for v in values))
     return lines, md
 
 
