@@ -87,6 +87,7 @@ MODELS = {
     "question_answerer": _task(hub.DistilBertQuestionAnswerer),
     "multiple_choice": _task(hub.DistilBertMultipleChoice, dropout=0.0),
 }
+TASK_NAMES = [name for name in MODELS if name != "backbone"]
 
 
 def model_inputs(name, vocabulary_size):
@@ -340,6 +341,14 @@ class TaskTestCase(ModelTestCase):
         """This task from `MODELS` on a fresh tiny backbone, and its inputs."""
         model = MODELS[self.task](tiny_backbone_for(tokenizer, **backbone_overrides))
         return model, model_inputs(self.task, tokenizer.vocabulary_size())
+
+    def run_label_shape_test(self, labels, message, tokenizer):
+        """`fit` refuses `labels` (of the wrong shape for `model_inputs`, or
+        all ignored) with `message`."""
+        model, x = self.make(tokenizer, dropout=0.0)
+        model.compile()
+        with pytest.raises(ValueError, match=message):
+            model.fit(x, labels, verbose=0)
 
     def run_constructor_arguments_test(self, cls, arguments, tokenizer):
         """Every constructor argument, each at a value that is not its

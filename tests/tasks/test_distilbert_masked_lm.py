@@ -52,6 +52,10 @@ class TestDistilBertMaskedLM(TaskTestCase):
     def test_labels_out_of_range_are_refused_in_the_tasks_name(self, tiny_tokenizer):
         self.run_bad_labels_test(lambda x: np.full(x["mask_positions"].shape, 50), tiny_tokenizer)
 
+    def test_labels_of_the_wrong_shape_are_refused_by_name(self, tiny_tokenizer):
+        labels = np.zeros((2, 5), "int32")
+        self.run_label_shape_test(labels, r"labels have shape \(2, 5\); expected \(2, 2\)", tiny_tokenizer)
+
     def test_head_variables_carry_transformers_module_names(self, tiny_tokenizer):
         # DistilBertForMaskedLM: vocab_transform, vocab_layer_norm, vocab_projector (tied; its own bias).
         model, _ = self.make(tiny_tokenizer, activation="relu")

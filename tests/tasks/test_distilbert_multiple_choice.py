@@ -70,3 +70,7 @@ class TestDistilBertMultipleChoice(TaskTestCase):
 
     def test_labels_out_of_range_are_refused_in_the_tasks_name(self, tiny_tokenizer):
         self.run_bad_labels_test(lambda x: np.array([0, 2]), tiny_tokenizer)
+
+    def test_labels_of_the_wrong_shape_are_refused_by_name(self, tiny_tokenizer):
+        labels = np.zeros((3,), "int32")
+        self.run_label_shape_test(labels, r"labels have shape \(3,\); expected \(2,\)", tiny_tokenizer)

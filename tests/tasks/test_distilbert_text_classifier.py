@@ -66,6 +66,16 @@ class TestDistilBertTextClassifier(TaskTestCase):
     def test_labels_out_of_range_are_refused_in_the_tasks_name(self, tiny_tokenizer):
         self.run_bad_labels_test(lambda x: np.full(x["token_ids"].shape[:1], 7), tiny_tokenizer)
 
+    def test_labels_of_the_wrong_shape_are_refused_by_name(self, tiny_tokenizer):
+        labels = np.zeros((2, 3), "int32")
+        self.run_label_shape_test(labels, r"labels have shape \(2, 3\); expected \(2,\)", tiny_tokenizer)
+
+    @pytest.mark.parametrize("labels", [np.array([0, 2]), np.array([[0], [2]])], ids=["[batch]", "[batch, 1]"])
+    def test_labels_of_the_right_shape_train(self, tiny_tokenizer, labels):
+        model = hub.DistilBertTextClassifier(tiny_backbone_for(tiny_tokenizer), num_classes=3)
+        model.compile()
+        model.fit(model_inputs(self.task, tiny_tokenizer.vocabulary_size()), labels, verbose=0)
+
     def test_labels_out_of_range_of_raw_text_are_refused(self, tiny_backbone, tiny_tokenizer):
         preprocessor = hub.DistilBertTextClassifierPreprocessor(tiny_tokenizer, sequence_length=10)
         model = hub.DistilBertTextClassifier(tiny_backbone, num_classes=3, preprocessor=preprocessor)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import distilbert_hub as hub
-from harness.testing import HEAD_POLICIES, MODELS, TaskTestCase, head_case_ids, tiny_backbone_for
+from harness.testing import HEAD_POLICIES, MODELS, TaskTestCase, head_case_ids, model_inputs, tiny_backbone_for
 
 WORDS = [t.split() for t in ["the quick brown fox", "a cat sat on the mat", "good movie", "terrible book"]]
 LABELS = [[i % 4 for i in range(len(w))] for w in WORDS]
@@ -56,6 +56,14 @@ class TestDistilBertTokenClassifier(TaskTestCase):
 
     def test_labels_out_of_range_are_refused_in_the_tasks_name(self, tiny_tokenizer):
         self.run_bad_labels_test(lambda x: np.full(x["token_ids"].shape[:2], 7), tiny_tokenizer)
+
+    def test_labels_of_the_wrong_shape_are_refused_by_name(self, tiny_tokenizer):
+        labels = np.zeros((2,), "int32")
+        self.run_label_shape_test(labels, r"labels have shape \(2,\); expected \(2, \d+\)", tiny_tokenizer)
+
+    def test_labels_that_are_all_ignored_are_refused(self, tiny_tokenizer):
+        labels = np.full(np.shape(model_inputs(self.task, 10)["token_ids"]), -100, "int32")
+        self.run_label_shape_test(labels, "label -100 .* sample_weight 0", tiny_tokenizer)
 
     def test_the_number_of_classes(self, tiny_tokenizer):
         backbone = tiny_backbone_for(tiny_tokenizer)

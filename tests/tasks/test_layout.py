@@ -5,13 +5,13 @@ until its file exists and runs that task's goldens."""
 from pathlib import Path
 
 from harness.golden import case_ids, read_manifest
-from harness.testing import MODELS
+from harness.testing import TASK_NAMES
 
 HERE = Path(__file__).parent
 
 
 def test_every_task_and_every_head_golden_has_its_file():
-    tasks = {name for name in MODELS if name != "backbone"}
+    tasks = set(TASK_NAMES)
     tasks |= {read_manifest()[case_id]["provenance"]["head"] for case_id in case_ids(kind="head")}
     for task in sorted(tasks):
         path = HERE / f"test_distilbert_{task}.py"
