@@ -14,11 +14,12 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 
 import distilbert_hub as hub
 from harness.compare import assert_all_match
 from harness.devices import accelerator
-from harness.golden import REPO_ROOT, load_case
+from harness.golden import REPO_ROOT, case_ids, load_case, read_manifest
 from harness.runner import compare_outputs, run_backbone_case, run_case
 
 
@@ -51,12 +52,57 @@ def record_calls(monkeypatch, owner, name, record=lambda *args, **kwargs: args):
     return calls
 
 
-def tiny_backbone_for(tokenizer, **overrides):
-    """The tests' tiny backbone over `tokenizer`'s vocabulary (2 layers, width 8)."""
-    from distilbert_hub import DistilBertBackbone
+# The one tiny backbone every test builds (2 layers, width 8): a fixture's
+# `tiny_backbone_kwargs`, `tiny_backbone_for(tokenizer)` and the task
+# factories all start from it.
+TINY_BACKBONE = dict(num_layers=2, num_heads=2, hidden_dim=8, intermediate_dim=16, max_sequence_length=16)
 
-    options = dict(num_layers=2, num_heads=2, hidden_dim=8, intermediate_dim=16, max_sequence_length=16)
-    return DistilBertBackbone(vocabulary_size=tokenizer.vocabulary_size(), **(options | overrides))
+
+def tiny_backbone_kwargs(vocabulary_size, **overrides):
+    """`DistilBertBackbone` arguments of the tests' tiny backbone."""
+    return {"vocabulary_size": vocabulary_size, **TINY_BACKBONE, **overrides}
+
+
+def tiny_backbone_for(tokenizer, **overrides):
+    """The tests' tiny backbone over `tokenizer`'s vocabulary."""
+    return hub.DistilBertBackbone(**tiny_backbone_kwargs(tokenizer.vocabulary_size(), **overrides))
+
+
+def _task(cls, **defaults):
+    def make(backbone, preprocessor=None, **overrides):
+        return cls(backbone, preprocessor=preprocessor, **(defaults | overrides))
+
+    return make
+
+
+# Every model of the family on a given backbone: the one model factory of the
+# tests. A task's entry takes an optional preprocessor and overrides of its
+# arguments. tests/tasks/ test each task in its own file; cross-model tests
+# (export, quantization, gradients) loop over all of them.
+MODELS = {
+    "backbone": lambda backbone: backbone,
+    "text_classifier": _task(hub.DistilBertTextClassifier, num_classes=3, dropout=0.0),
+    "masked_lm": _task(hub.DistilBertMaskedLM),
+    "token_classifier": _task(hub.DistilBertTokenClassifier, num_classes=4),
+    "question_answerer": _task(hub.DistilBertQuestionAnswerer),
+    "multiple_choice": _task(hub.DistilBertMultipleChoice, dropout=0.0),
+}
+TASK_NAMES = [name for name in MODELS if name != "backbone"]
+
+
+def model_inputs(name, vocabulary_size):
+    """A padded batch of two rows for `MODELS[name]`."""
+    rng = np.random.default_rng(0)
+    x = {
+        "token_ids": rng.integers(5, vocabulary_size, (2, 7)).astype("int32"),
+        "padding_mask": np.ones((2, 7), "int32"),
+    }
+    x["padding_mask"][1, 5:] = 0
+    if name == "masked_lm":
+        x["mask_positions"] = np.array([[1, 2], [3, 4]], "int32")
+    if name == "multiple_choice":
+        x = {k: np.stack([v, v[::-1]], axis=1) for k, v in x.items()}
+    return x
 
 
 class LayerTestCase:
@@ -147,6 +193,21 @@ class ModelTestCase:
             first = keras.tree.flatten(output)[0]
             assert first.shape[1] == shorter or first.ndim == 2, f"length {shorter}: shape {first.shape}"
 
+    def run_layer_norm_epsilon_test(self, name, tokenizer):
+        """transformers' DistilBERT normalizes with eps=1e-12 everywhere (the MLM
+        head's `vocab_layer_norm` too). The goldens see 1e-5 (the sensitivity
+        meta-tests), but not Keras' 1e-7 fallback for `epsilon=None`, which moves
+        outputs at unit variance by less than the parity tolerance."""
+        backbone = tiny_backbone_for(tokenizer)
+        model = MODELS[name](backbone)
+        norms = {
+            layer.path: layer.epsilon
+            for layer in model._flatten_layers()
+            if isinstance(layer, keras.layers.LayerNormalization)
+        }
+        assert len(norms) == 1 + 2 * backbone.num_layers + (name == "masked_lm"), sorted(norms)
+        assert all(epsilon == 1e-12 for epsilon in norms.values()), norms
+
     def run_golden_case(self, case_id):
         golden = load_case(case_id)
         comparisons = compare_outputs(golden, run_case(golden))
@@ -199,8 +260,32 @@ def hub_cache():
     return Path(path)
 
 
+# The policies every head layer must follow from its backbone.
+HEAD_POLICIES = ["mixed_bfloat16", "float16"]
+
+
+def head_case_ids(task):
+    """The `head` goldens of one task (`MODELS` name), by the head their provenance names."""
+    cases = read_manifest()
+    return [case_id for case_id in case_ids(kind="head") if cases[case_id]["provenance"]["head"] == task]
+
+
+def cross_entropy(logits, labels, weights=None):
+    """transformers' classification loss, in numpy: the mean softmax cross-entropy."""
+    logits = logits - logits.max(-1, keepdims=True)
+    log_probabilities = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    picked = -np.take_along_axis(log_probabilities, labels[..., None], -1)[..., 0]
+    if weights is None:
+        return picked.mean()
+    return (picked * weights).sum() / weights.sum()  # transformers: the mean over labels that are not -100
+
+
 class TaskTestCase(ModelTestCase):
-    """What every task must do, in one call each (KerasHub's TestCase is the model)."""
+    """What every task must do, in one call each (KerasHub's TestCase is the
+    model). A subclass sets `task`, its `MODELS` name; each `run_*_test` is
+    one check, written once here and called from each task's file."""
+
+    task = None
 
     def run_task_test(self, make_task, preprocessor, x, y, tmp_path, tokenizer):
         """`make_task(backbone, preprocessor)` builds the task. Checks: config
@@ -252,16 +337,125 @@ class TaskTestCase(ModelTestCase):
             keras.tree.map_structure(np.testing.assert_array_equal, again, outputs)
         return outputs
 
+    def make(self, tokenizer, **backbone_overrides):
+        """This task from `MODELS` on a fresh tiny backbone, and its inputs."""
+        model = MODELS[self.task](tiny_backbone_for(tokenizer, **backbone_overrides))
+        return model, model_inputs(self.task, tokenizer.vocabulary_size())
 
-# === Every model of the family, for tests that go through all of them ===
-MODELS = {
-    "backbone": lambda backbone: backbone,
-    "text_classifier": lambda backbone: hub.DistilBertTextClassifier(backbone, num_classes=3, dropout=0.0),
-    "masked_lm": lambda backbone: hub.DistilBertMaskedLM(backbone),
-    "token_classifier": lambda backbone: hub.DistilBertTokenClassifier(backbone, num_classes=4),
-    "question_answerer": lambda backbone: hub.DistilBertQuestionAnswerer(backbone),
-    "multiple_choice": lambda backbone: hub.DistilBertMultipleChoice(backbone, dropout=0.0),
-}
+    def run_label_shape_test(self, labels, message, tokenizer):
+        """`fit` refuses `labels` (of the wrong shape for `model_inputs`, or
+        all ignored) with `message`."""
+        model, x = self.make(tokenizer, dropout=0.0)
+        model.compile()
+        with pytest.raises(ValueError, match=message):
+            model.fit(x, labels, verbose=0)
+
+    def run_constructor_arguments_test(self, cls, arguments, tokenizer):
+        """Every constructor argument, each at a value that is not its
+        default, survives `get_config`/`from_config`; the head's dropout rate
+        reaches a Dropout layer."""
+        model = cls(tiny_backbone_for(tokenizer), **arguments)
+        restored = cls.from_config(model.get_config())
+        for argument, value in arguments.items():
+            assert getattr(restored, argument) == value, f"{cls.__name__}.{argument}: {getattr(restored, argument)!r}"
+        assert restored.get_config() == model.get_config()
+        rates = {layer.rate for layer in restored._flatten_layers() if isinstance(layer, keras.layers.Dropout)}
+        assert arguments["dropout"] in rates
+
+    def run_compile_defaults_test(self, tokenizer):
+        """`compile()` with no arguments reports accuracy."""
+        model, x = self.make(tokenizer)
+        model.compile()
+        shape = keras.ops.shape(model(x))[:-1]
+        result = model.evaluate(x, np.zeros(shape, "int32"), verbose=0, return_dict=True)
+        assert "sparse_categorical_accuracy" in result, sorted(result)
+
+    def run_bad_labels_test(self, bad_labels, tokenizer):
+        """`bad_labels(x)`, labels out of range for the inputs `x`, are refused
+        in a message that starts with the task's name."""
+        model, x = self.make(tokenizer)
+        model.compile()
+        with pytest.raises(ValueError, match=rf"^{type(model).__name__}\b.*label \d+ at index"):
+            model.evaluate(x, bad_labels(x), verbose=0)
+
+    def run_layer_names_test(self, head_layer_names, tokenizer):
+        """Users reach the head's layers by name (`get_layer(...)`, LoRA
+        targets and quantization maps use them; KerasHub's names where
+        KerasHub has the task), and the inputs are named as `model_inputs`."""
+        model, _ = self.make(tokenizer)
+        own = {
+            layer.name
+            for layer in model.layers
+            if layer is not model.backbone and not isinstance(layer, keras.layers.InputLayer)
+        }
+        assert own == head_layer_names
+        assert sorted(i.name for i in keras.tree.flatten(model.input)) == sorted(model_inputs(self.task, 10))
+
+    def run_dtype_policy_test(self, policy, tokenizer):
+        """Every head layer follows the backbone's dtype policy, and the
+        outputs come in its compute dtype."""
+        model, x = self.make(tokenizer, dtype=policy)
+        for layer in model._flatten_layers(include_self=False):
+            if not isinstance(layer, keras.layers.InputLayer):
+                assert layer.dtype_policy.name == policy, f"{layer.path}: {layer.dtype_policy.name}"
+        outputs = keras.tree.flatten(model(x))
+        compute = keras.dtype_policies.get(policy).compute_dtype
+        assert {keras.backend.standardize_dtype(o.dtype) for o in outputs} == {compute}
+
+    def run_fresh_weights_test(self, tokenizer):
+        """`DistilBertPreTrainedModel._init_weights`: Linear and Embedding weights
+        N(0, initializer_range=0.02), the heads' included (KerasHub's heads too),
+        biases zero, LayerNorm gains one. Keras truncates at 2 std, which leaves
+        a standard deviation of 0.0176."""
+        keras.utils.set_random_seed(0)
+        model, _ = self.make(tokenizer, hidden_dim=32, intermediate_dim=64)
+        wrong, leaves = [], set()
+        for variable in model.weights:
+            value = keras.ops.convert_to_numpy(variable)
+            leaf = variable.path.rsplit("/", 1)[-1]
+            leaves.add(leaf)
+            drawn = leaf in ("kernel", "token_embedding", "position_embedding")
+            if drawn and np.abs(value).max() > 0.04:
+                wrong.append(f"{variable.path}: |value| up to {np.abs(value).max():.3f}, beyond 2 std")
+            elif drawn and value.size >= 256 and not 0.014 < value.std() < 0.021:
+                wrong.append(f"{variable.path}: std {value.std():.4f}")
+            elif leaf in ("bias", "beta", "vocab_bias") and np.any(value != 0):
+                wrong.append(f"{variable.path}: not zeros")
+            elif leaf == "gamma" and np.any(value != 1):
+                wrong.append(f"{variable.path}: not ones")
+        assert {"kernel", "token_embedding", "position_embedding", "gamma"} <= leaves, sorted(leaves)
+        assert not wrong, "\n".join(wrong)
+
+    def run_default_loss_test(self, tokenizer, labels_for=None):
+        """The default loss is transformers' loss on the same logits and
+        labels: mean softmax cross-entropy (the question answerer averages its
+        start and end losses). `labels_for(outputs, rng)` draws the labels;
+        by default one class per row of logits."""
+        keras.utils.set_random_seed(0)
+        model, x = self.make(tokenizer, dropout=0.0)
+        model.compile()
+        outputs = keras.tree.map_structure(keras.ops.convert_to_numpy, model(x))
+        rng = np.random.default_rng(1)
+        if labels_for is None:
+            y = rng.integers(0, outputs.shape[-1], outputs.shape[:-1])
+        else:
+            y = labels_for(outputs, rng)
+        if isinstance(outputs, dict):
+            expected = np.mean([cross_entropy(outputs[key].astype(np.float64), y[key]) for key in y])
+        else:
+            expected = cross_entropy(outputs.astype(np.float64), y)
+        loss = model.evaluate(x, y, verbose=0, return_dict=True)["loss"]
+        np.testing.assert_allclose(loss, expected, rtol=1e-5)
+
+    def run_head_dropout_field_test(self, cls, field):
+        """The head's dropout comes from the HF config field transformers reads
+        for it (modeling_distilbert: the sequence and multiple-choice heads
+        seq_classif_dropout, question answering qa_dropout, token
+        classification dropout)."""
+        config = {"dropout": 0.1, "seq_classif_dropout": 0.2, "qa_dropout": 0.3, "id2label": {"0": "A", "1": "B"}}
+        assert cls.head_kwargs_from_hf_config(config)["dropout"] == config[field]
+        # A config.json without the field (older writers) keeps the head's default.
+        assert "dropout" not in cls.head_kwargs_from_hf_config({k: v for k, v in config.items() if k != field})
 
 
 def draw_head_at_glorot_scale(task):
@@ -273,21 +467,6 @@ def draw_head_at_glorot_scale(task):
     for layer in task._flatten_layers(include_self=False):
         if isinstance(layer, keras.layers.Dense) and not layer.path.startswith(task.backbone.name):
             layer.kernel.assign(initializer(layer.kernel.shape))
-
-
-def model_inputs(name, vocabulary_size):
-    """A padded batch of two rows for `MODELS[name]`."""
-    rng = np.random.default_rng(0)
-    x = {
-        "token_ids": rng.integers(5, vocabulary_size, (2, 7)).astype("int32"),
-        "padding_mask": np.ones((2, 7), "int32"),
-    }
-    x["padding_mask"][1, 5:] = 0
-    if name == "masked_lm":
-        x["mask_positions"] = np.array([[1, 2], [3, 4]], "int32")
-    if name == "multiple_choice":
-        x = {k: np.stack([v, v[::-1]], axis=1) for k, v in x.items()}
-    return x
 
 
 def outputs_as_dict(y):

@@ -4,14 +4,11 @@ import pytest
 
 @pytest.fixture
 def tiny_backbone_kwargs():
-    return {
-        "vocabulary_size": 50,
-        "num_layers": 2,
-        "num_heads": 2,
-        "hidden_dim": 8,
-        "intermediate_dim": 16,
-        "max_sequence_length": 12,
-    }
+    """The harness's tiny backbone over 50 ids, 12 positions (the backbone's
+    own error tests name both numbers)."""
+    from harness.testing import tiny_backbone_kwargs
+
+    return tiny_backbone_kwargs(50, max_sequence_length=12)
 
 
 @pytest.fixture

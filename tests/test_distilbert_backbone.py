@@ -1,3 +1,5 @@
+"""DistilBertBackbone: its goldens, config, presets, names and errors."""
+
 import keras
 import numpy as np
 import pytest
@@ -9,6 +11,12 @@ from harness.testing import ModelTestCase, record_calls
 
 
 class TestDistilBertBackbone(ModelTestCase):
+    @pytest.mark.parametrize("case_id", case_ids(kind="backbone"))
+    def test_hidden_states_match_transformers(self, case_id):
+        """Every backbone golden, every layer's hidden states, on this backend."""
+        comparisons = self.run_golden_case(case_id)
+        assert any(c.output.endswith("/00") for c in comparisons)
+
     def test_backbone_basics(self, tiny_backbone_kwargs, token_inputs, tmp_path):
         self.run_model_test(DistilBertBackbone, tiny_backbone_kwargs, token_inputs, (2, 7, 8), tmp_path)
 
@@ -17,6 +25,9 @@ class TestDistilBertBackbone(ModelTestCase):
     )
     def test_config_variants(self, tiny_backbone_kwargs, token_inputs, tmp_path, variant):
         self.run_model_test(DistilBertBackbone, tiny_backbone_kwargs | variant, token_inputs, (2, 7, 8), tmp_path)
+
+    def test_every_layer_norm_has_distilberts_epsilon(self, tiny_tokenizer):
+        self.run_layer_norm_epsilon_test("backbone", tiny_tokenizer)
 
     def test_hidden_states_model_returns_every_layer(self, tiny_backbone_kwargs, token_inputs):
         backbone = DistilBertBackbone(**tiny_backbone_kwargs)

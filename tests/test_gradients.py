@@ -7,7 +7,6 @@ import keras
 import numpy as np
 import pytest
 
-import distilbert_hub as hub
 from harness.golden import case_ids, load_case
 from harness.gradients import model_from_golden, run_gradients_case
 from harness.testing import ModelTestCase, tiny_backbone_for
@@ -78,34 +77,3 @@ def test_a_bad_lora_rank_or_alpha_is_refused_by_name(tiny_tokenizer, rank, lora_
     with pytest.raises(ValueError, match=message):
         backbone.enable_lora(rank, lora_alpha=lora_alpha)
     assert len(backbone.trainable_weights) == trainable and not backbone.lora_layers(), "a refused call changed it"
-
-
-@pytest.mark.parametrize(
-    "name, labels, message",
-    [
-        ("text_classifier", np.zeros((2, 3), "int32"), r"labels have shape \(2, 3\); expected \(2,\)"),
-        ("token_classifier", np.zeros((2,), "int32"), r"labels have shape \(2,\); expected \(2, \d+\)"),
-        ("masked_lm", np.zeros((2, 5), "int32"), r"labels have shape \(2, 5\); expected \(2, 2\)"),
-        ("multiple_choice", np.zeros((3,), "int32"), r"labels have shape \(3,\); expected \(2,\)"),
-        ("token_classifier", np.full((2, 1), -100, "int32"), "label -100 .* sample_weight 0"),
-    ],
-)
-def test_labels_of_the_wrong_shape_are_refused_by_name(tiny_tokenizer, name, labels, message):
-    from harness.testing import MODELS, model_inputs
-
-    model = MODELS[name](tiny_backbone_for(tiny_tokenizer, dropout=0.0))
-    model.compile()
-    x = model_inputs(name, tiny_tokenizer.vocabulary_size())
-    if name == "token_classifier" and labels.shape == (2, 1):
-        labels = np.full(np.shape(x["token_ids"]), -100, "int32")
-    with pytest.raises(ValueError, match=message):
-        model.fit(x, labels, verbose=0)
-
-
-@pytest.mark.parametrize("labels", [np.array([0, 2]), np.array([[0], [2]])], ids=["[batch]", "[batch, 1]"])
-def test_labels_of_the_right_shape_train(tiny_tokenizer, labels):
-    from harness.testing import model_inputs
-
-    model = hub.DistilBertTextClassifier(tiny_backbone_for(tiny_tokenizer), num_classes=3)
-    model.compile()
-    model.fit(model_inputs("text_classifier", tiny_tokenizer.vocabulary_size()), labels, verbose=0)
