@@ -150,10 +150,11 @@ def main(argv=None):
         verdict = "ok" if error is None else "FAILED"
         print(
             f"[notebooks] {name}: {verdict} in {seconds:.0f} s (budget {budget:.0f} s; kernel CPU {cpu:.0f} s) "
-            f"-> {out_dir / name}.html"
+            f"-> {out_dir / name}.html",
+            flush=True,
         )
         if error is not None:
-            print(str(error)[-4000:], file=sys.stderr)
+            print(str(error)[-4000:], file=sys.stderr, flush=True)
             failed.append(name)
     print(
         f"[notebooks] {len(NOTEBOOKS) - len(failed) if not args.only else len(args.only) - len(failed)} passed, "
