@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import distilbert_hub as hub
+from distilbert_hub.convert.hf_config import head_kwargs_from_hf_config
 from harness.testing import MODELS, model_inputs, tiny_backbone_for
 
 
@@ -71,6 +72,6 @@ def test_the_head_dropout_comes_from_the_field_transformers_reads(cls, field):
     # use seq_classif_dropout, question answering qa_dropout, token
     # classification dropout.
     config = {"dropout": 0.1, "seq_classif_dropout": 0.2, "qa_dropout": 0.3, "id2label": {"0": "A", "1": "B"}}
-    assert cls.head_kwargs_from_hf_config(config)["dropout"] == config[field]
+    assert head_kwargs_from_hf_config(cls, config)["dropout"] == config[field]
     # A config.json without the field (older writers) keeps the head's default.
-    assert "dropout" not in cls.head_kwargs_from_hf_config({k: v for k, v in config.items() if k != field})
+    assert "dropout" not in head_kwargs_from_hf_config(cls, {k: v for k, v in config.items() if k != field})

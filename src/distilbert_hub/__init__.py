@@ -35,3 +35,7 @@ __all__ = [
     "trainer_optimizer",
 ]
 __version__ = "0.1.0"
+
+# Last: the preset loaders and writers import the model classes above and
+# register themselves with `preset_utils`, through which `from_preset` reaches them.
+from distilbert_hub.convert import loaders as _loaders  # noqa: F401

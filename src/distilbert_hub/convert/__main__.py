@@ -35,18 +35,18 @@ def model_class(directory):
     """The class a preset or checkpoint directory holds."""
     import distilbert_hub as hub
     from distilbert_hub.convert.hf_checkpoint import is_checkpoint_file, read_json
-    from distilbert_hub.convert.preset import TASK_CONFIG, hf_architecture, preset_format
-    from distilbert_hub.task import Task
+    from distilbert_hub.convert.hf_heads import HEADS, TASK_NAMES
+    from distilbert_hub.convert.loaders import hf_architecture, preset_format
+    from distilbert_hub.convert.preset import TASK_CONFIG
 
     kind, config = preset_format(directory)
     if kind == "hf":
         architecture = hf_architecture(config, directory)
-        return hub.DistilBertBackbone if architecture == "DistilBertModel" else Task.registry[architecture]
+        return getattr(hub, TASK_NAMES[architecture]) if architecture in TASK_NAMES else hub.DistilBertBackbone
     if is_checkpoint_file(directory, TASK_CONFIG):
         name = read_json(TASK_CONFIG, "task config", directory).get("class_name")
-        for cls in Task.registry.values():
-            if cls.__name__ == name:
-                return cls
+        if name in HEADS and HEADS[name].weights:
+            return getattr(hub, name)
         raise SystemExit(f"{directory / TASK_CONFIG}: unknown task class {name!r:.80}.")
     return hub.DistilBertBackbone
 
@@ -114,7 +114,7 @@ def our_outputs(cls, directory, architecture, inputs):
 def outputs_of(cls, directory, architecture, inputs):
     """What `directory` computes in its own implementation: transformers for an
     HF checkpoint, this library for a preset."""
-    from distilbert_hub.convert.preset import preset_format
+    from distilbert_hub.convert.loaders import preset_format
 
     if preset_format(directory)[0] == "hf":
         return hf_outputs(directory, architecture, inputs)
@@ -125,7 +125,7 @@ def verify_inputs(cls, source, output):
     """The fixed texts through the source's tokenizer (the Hugging Face side's
     where there is one), as `verify` feeds them to both models."""
     import distilbert_hub as hub
-    from distilbert_hub.convert.preset import preset_format
+    from distilbert_hub.convert.loaders import preset_format
 
     hf_side = output if preset_format(source)[0] != "hf" and preset_format(output)[0] == "hf" else source
     tokenizer = hub.DistilBertTokenizer.from_preset(str(hf_side))
@@ -139,9 +139,9 @@ def verify_inputs(cls, source, output):
 
 
 def architecture_of(cls):
-    import distilbert_hub as hub
+    from distilbert_hub.convert.hf_heads import architecture_of
 
-    return "DistilBertModel" if cls is hub.DistilBertBackbone else cls.hf_architecture
+    return architecture_of(cls)
 
 
 def within_tolerance(actual, expected, padding_mask, atol):
@@ -185,7 +185,7 @@ def verify_onnx(cls, source, onnx_path, atol):
     """ONNX Runtime on the exported file against the source model computed
     apart: by transformers where the source is a Hugging Face checkpoint and
     transformers is installed, otherwise by this library from the source."""
-    from distilbert_hub.convert.preset import preset_format
+    from distilbert_hub.convert.loaders import preset_format
     from distilbert_hub.export import run_onnx
 
     inputs = verify_inputs(cls, source, source)
@@ -244,7 +244,7 @@ def main(argv=None):
         parser.error("--int8 --verify needs an --atol: int8 outputs are not within float32's 1e-4.")
     atol = 1e-4 if args.atol is None else args.atol
 
-    from distilbert_hub.convert.preset import preset_format
+    from distilbert_hub.convert.loaders import preset_format
     from distilbert_hub.convert.sources import resolve
 
     try:
