@@ -1,27 +1,24 @@
-"""How the model classes reach the preset formats without importing them.
+"""How the model classes reach the code above them in the import layers.
 
 The backbone, tokenizer, preprocessors and tasks sit below
-`distilbert_hub.convert` in the import layers (the import-linter contract in
-pyproject.toml), so their `from_preset` / `save_to_preset` /
-`export_to_transformers` cannot import it. `convert.loaders` registers its
-entry points here, and `distilbert_hub/__init__` imports it, so they are in
+`distilbert_hub.convert` (the preset formats) and `distilbert_hub.export` (ONNX)
+in the import layers (the import-linter contract in pyproject.toml), so their
+`from_preset`, `save_to_preset`, `export_to_transformers` and
+`export(format="onnx")` cannot import them. `distilbert_hub/__init__` registers
+those entry points here after it has imported the model classes, so they are in
 place before any model class is used: the role of KerasHub's `preset_utils`.
 """
 
 _registered = {}
 
 
-def register_preset_io(get_preset_loader, get_preset_saver, export_to_transformers):
-    _registered.update(
-        get_preset_loader=get_preset_loader,
-        get_preset_saver=get_preset_saver,
-        export_to_transformers=export_to_transformers,
-    )
+def register(**entries):
+    _registered.update(entries)
 
 
 def _entry(name):
     if name not in _registered:
-        raise RuntimeError("distilbert_hub.convert is not imported; import distilbert_hub first.")
+        raise RuntimeError(f"no {name} registered: import distilbert_hub (its __init__ registers it).")
     return _registered[name]
 
 
@@ -37,3 +34,7 @@ def get_preset_saver(preset_dir):
 
 def export_to_transformers(model, path):
     _entry("export_to_transformers")(model, path)
+
+
+def export_onnx(model, filepath, **kwargs):
+    return _entry("export_onnx")(model, filepath, **kwargs)

@@ -21,7 +21,6 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from distilbert_hub import preset_utils
 from distilbert_hub.convert import h5_checks, keras_hub_preset
 from distilbert_hub.convert.hf_checkpoint import (
     CheckpointError,
@@ -55,8 +54,6 @@ from distilbert_hub.convert.preset import (
     TASK_WEIGHTS,
     TOKENIZER_CONFIG,
     VOCABULARY_ASSET,
-    PresetSaver,
-    export_to_transformers,
 )
 from distilbert_hub.convert.sources import resolve
 from distilbert_hub.distilbert_backbone import DistilBertBackbone
@@ -619,6 +616,3 @@ def make_task(cls, backbone, kwargs, source):
 
 def _init_arguments(cls):
     return {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()}
-
-
-preset_utils.register_preset_io(get_preset_loader, PresetSaver, export_to_transformers)

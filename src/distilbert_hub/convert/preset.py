@@ -16,13 +16,13 @@ from pathlib import Path
 
 import keras
 
-from distilbert_hub import __version__
 from distilbert_hub.convert.hf_checkpoint import CheckpointError, write_json, write_safetensors
 from distilbert_hub.convert.hf_config import hf_config_from_backbone, hf_config_from_task
 from distilbert_hub.convert.hf_tokenizer import write_hf_tokenizer
 from distilbert_hub.convert.hf_weights import backbone_weight_map, export_hf_weights, task_weight_map
 from distilbert_hub.distilbert_backbone import DistilBertBackbone
 from distilbert_hub.distilbert_tokenizer import survives_vocabulary_file
+from distilbert_hub.version import __version__
 
 CONFIG = "config.json"
 KERAS_WEIGHTS = "model.weights.h5"
