@@ -1,16 +1,12 @@
 """One loader per source format, picked from the files as KerasHub's
-`get_preset_loader` does:
+`get_preset_loader` does, each with `load_backbone`, `load_tokenizer`,
+`load_preprocessor` and `load_task`:
 - `HuggingFaceLoader`: `config.json` with `model_type: distilbert`, weights
-  (`hf_checkpoint`), tokenizer files (`hf_tokenizer`);
-- `KerasPresetLoader`: a directory `save_to_preset` wrote (KerasHub's layout):
-  `config.json` (the backbone's Keras config), `model.weights.h5`,
-  `tokenizer.json` (the tokenizer's config) with its vocabulary in
-  `assets/tokenizer/vocabulary.txt`, `preprocessor.json`, `task.json`,
-  `task.weights.h5` and `metadata.json`;
+  (`hf_checkpoint`), tokenizer files (`hf_tokenizer`); heads per `hf_heads.HEADS`;
+- `KerasPresetLoader`: a directory `save_to_preset` wrote (`convert.preset`);
 - `KerasHubPresetLoader`: the same layout as `keras_hub` writes it, its
   weights translated by `keras_hub_preset`.
-Each reads and validates everything before it assigns a weight. The head of a
-task is described by `hf_heads.HEADS`.
+Each reads and validates everything before it assigns a weight.
 """
 
 import contextlib
@@ -30,6 +26,7 @@ from distilbert_hub.convert.hf_checkpoint import (
     read_state_dict,
 )
 from distilbert_hub.convert.hf_config import (
+    HF_TO_BACKBONE,
     LIMITS,
     backbone_kwargs_from_hf_config,
     check_backbone_sizes,
@@ -71,14 +68,8 @@ TOKENIZER_ARGUMENTS = (
     "special_tokens_in_strings",
     "sequence_length",
 )
-KERAS_SIZE_NAMES = {
-    "vocab_size": "vocabulary_size",
-    "n_layers": "num_layers",
-    "n_heads": "num_heads",
-    "dim": "hidden_dim",
-    "hidden_dim": "intermediate_dim",
-    "max_position_embeddings": "max_sequence_length",
-}
+# The backbone's size arguments by their HF names (those LIMITS caps).
+KERAS_SIZE_NAMES = {hf: ours for hf, ours in HF_TO_BACKBONE.items() if hf in LIMITS}
 
 
 def get_preset_loader(preset):
@@ -142,9 +133,6 @@ class PresetLoader:
     def __init__(self, directory, config):
         self.directory, self.config = Path(directory), config
 
-    def load_backbone(self, cls, load_weights=True, **kwargs):
-        raise NotImplementedError
-
     def load_tokenizer(self, cls, **kwargs):
         """The tokenizer files (`tokenizer.json`, `tokenizer_config.json`,
         `vocab.txt`) a Hugging Face checkpoint holds."""
@@ -153,9 +141,6 @@ class PresetLoader:
         # transformers' BertTokenizer / DistilBertTokenizer lowercase unless told otherwise.
         options.setdefault("lowercase", True)
         return cls(vocabulary, **options)
-
-    def load_task(self, cls, load_weights=True, **kwargs):
-        raise NotImplementedError
 
     def require_model(self):
         """Refuse (naming the missing config.json) a directory that holds only a tokenizer."""
@@ -181,8 +166,8 @@ class PresetLoader:
 
     def _task_arguments(self, cls, kwargs):
         """(backbone arguments, task arguments with the default preprocessor)."""
-        kwargs = _check_dtype_argument(dict(kwargs))
-        backbone_kwargs = {k: kwargs.pop(k) for k in ("dtype",) if k in kwargs}
+        kwargs = dict(kwargs)
+        backbone_kwargs = {"dtype": kwargs.pop("dtype")} if "dtype" in kwargs else {}
         if "preprocessor" not in kwargs:
             kwargs["preprocessor"] = self.load_preprocessor(cls.preprocessor_cls) if self.has_tokenizer() else None
         return backbone_kwargs, kwargs
@@ -483,17 +468,10 @@ def initialization(load_weights):
     return skip_weight_initialization() if load_weights else contextlib.nullcontext()
 
 
-def _check_dtype_argument(kwargs):
-    dtype = kwargs.get("dtype")
-    if isinstance(dtype, dict):
-        kwargs["dtype"] = keras.dtype_policies.deserialize(dtype)
-    return kwargs
-
-
 def _checked_dtype(kwargs):
-    kwargs = _check_dtype_argument(dict(kwargs))
+    """`kwargs` with its `dtype` argument (a name, dict or policy) checked and made a policy."""
     if "dtype" in kwargs:
-        kwargs["dtype"] = check_dtype_policy(kwargs["dtype"], "the dtype argument")
+        kwargs = dict(kwargs, dtype=check_dtype_policy(kwargs["dtype"], "the dtype argument"))
     return kwargs
 
 

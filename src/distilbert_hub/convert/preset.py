@@ -1,7 +1,10 @@
-"""Presets out: `save_to_preset` (a Keras preset, KerasHub's layout, read back
-by `loaders.KerasPresetLoader`) and `export_to_transformers` (a Hugging Face
-checkpoint). Writing goes to a temporary directory renamed into place at the
-end, so a failure never leaves a half-written preset.
+"""Presets out: `save_to_preset` writes KerasHub's layout (read back by
+`loaders.KerasPresetLoader`): `config.json` (the backbone's Keras config),
+`model.weights.h5`, `tokenizer.json` (the tokenizer's config) with its
+vocabulary in `assets/tokenizer/vocabulary.txt`, `preprocessor.json`,
+`task.json`, `task.weights.h5` and `metadata.json`. `export_to_transformers`
+writes a Hugging Face checkpoint. Writing goes to a temporary directory renamed
+into place at the end, so a failure never leaves a half-written preset.
 """
 
 import contextlib
