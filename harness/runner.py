@@ -1,7 +1,8 @@
 """Run a golden case through this library on the current Keras backend.
 
-Models are built from the golden's Hugging Face config and get the golden's
-weights through the same name mapping the checkpoint converter uses.
+Models are loaded from the golden's Hugging Face config and weights by the
+loader `from_preset` uses for a Hugging Face checkpoint
+(`convert.loaders.HuggingFaceLoader`), head table and name mapping included.
 """
 
 import hashlib
@@ -9,13 +10,11 @@ import hashlib
 import keras
 import numpy as np
 
-from distilbert_hub.convert.hf_config import backbone_kwargs_from_hf_config
-from distilbert_hub.convert.hf_weights import (
-    TIED_WEIGHTS,
-    assign_hf_weights,
-    assign_task_hf_weights,
-    backbone_weight_map,
-)
+import distilbert_hub as hub
+from distilbert_hub.convert.hf_config import backbone_kwargs_from_hf_config, head_kwargs_from_hf_config
+from distilbert_hub.convert.hf_heads import TASK_NAMES, TIED_WEIGHTS
+from distilbert_hub.convert.hf_weights import assign_hf_weights, backbone_weight_map, head_weight_entries
+from distilbert_hub.convert.loaders import HuggingFaceLoader
 from distilbert_hub.distilbert_backbone import DistilBertBackbone
 from distilbert_hub.distilbert_tokenizer import DistilBertTokenizer
 from harness.compare import compare
@@ -115,17 +114,18 @@ def run_preprocessor_case(golden, overrides=None):
     }
 
 
-def task_from_golden(golden, dtype=None):
-    """The task model of a head golden (the class that equals its
-    `transformers` class), with the golden's weights loaded through the
-    converter's mapping."""
-    from distilbert_hub.task import Task
+def task_class(golden):
+    """The task class that equals the golden's `transformers` class."""
+    return getattr(hub, TASK_NAMES[golden.provenance["hf_class"]])
 
-    cls = Task.registry[golden.provenance["hf_class"]]
-    backbone = DistilBertBackbone(**backbone_kwargs_from_hf_config(golden.config, source=golden.case_id), dtype=dtype)
-    task = cls(backbone, **cls.head_kwargs_from_hf_config(golden.config))
-    assign_task_hf_weights(task, golden.weights, source=golden.case_id)
-    return task
+
+def task_from_golden(golden, dtype=None):
+    """The task model of a head golden, loaded from its config and weights as
+    `from_preset` loads a Hugging Face checkpoint of its `transformers` class."""
+    architecture = golden.provenance["hf_class"]
+    loader = HuggingFaceLoader.from_state(golden.config, golden.weights, golden.case_id, architecture)
+    options = {"dtype": dtype} if dtype is not None else {}
+    return loader.load_task(task_class(golden), preprocessor=None, **options)
 
 
 def run_head_case(golden, task=None):
@@ -174,13 +174,11 @@ def run_pipeline_case(golden, task=None):
     import tempfile
     from pathlib import Path
 
-    from distilbert_hub.task import Task
     from harness.pipeline_results import split_scores
 
     with tempfile.TemporaryDirectory() as directory:
         if task is None:
-            cls = Task.registry[golden.provenance["hf_class"]]
-            task = cls.from_preset(str(pipeline_checkpoint(golden, Path(directory))))
+            task = task_class(golden).from_preset(str(pipeline_checkpoint(golden, Path(directory))))
         method = getattr(task, PIPELINE_METHODS[golden.provenance["pipeline"]])
         outputs = {}
         for number, call in enumerate(json.loads(golden.inputs["calls"][0])):
@@ -205,16 +203,14 @@ def full_size_training_task(golden, backbone=None):
     """The full-size training case's classifier: `backbone` (default: built
     from the golden's config with its seeded weights, digest checked) and the
     head drawn from its recorded seed (digest checked)."""
-    from distilbert_hub.task import Task
-
     if backbone is None:
         backbone = DistilBertBackbone(**backbone_kwargs_from_hf_config(golden.config, source=golden.case_id))
         entries = backbone_weight_map(backbone)
         assign_hf_weights(entries, golden_weights(golden, entries), source=golden.case_id)
-    cls = Task.registry[golden.provenance["hf_class"]]
+    cls = task_class(golden)
     # `to_diff_dict` leaves out transformers' default of 2 labels.
-    task = cls(backbone, **cls.head_kwargs_from_hf_config({"num_labels": 2} | golden.config))
-    head = task.head_weight_entries()
+    task = cls(backbone, **head_kwargs_from_hf_config(cls, {"num_labels": 2} | golden.config))
+    head = head_weight_entries(task)
     weights = seeded_weights({e.hf_name: e.hf_shape for e in head}, golden.provenance["head_weights_seed"])
     if weights_digest(weights) != golden.provenance["head_weights_sha256"]:
         raise GoldenError(f"case '{golden.case_id}': the head regenerated from its seed has another digest.")

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import distilbert_hub as hub
+from distilbert_hub.convert.hf_config import head_kwargs_from_hf_config
 from harness.compare import assert_all_match
 from harness.devices import accelerator
 from harness.golden import REPO_ROOT, case_ids, load_case, read_manifest
@@ -453,9 +454,9 @@ class TaskTestCase(ModelTestCase):
         seq_classif_dropout, question answering qa_dropout, token
         classification dropout)."""
         config = {"dropout": 0.1, "seq_classif_dropout": 0.2, "qa_dropout": 0.3, "id2label": {"0": "A", "1": "B"}}
-        assert cls.head_kwargs_from_hf_config(config)["dropout"] == config[field]
+        assert head_kwargs_from_hf_config(cls, config)["dropout"] == config[field]
         # A config.json without the field (older writers) keeps the head's default.
-        assert "dropout" not in cls.head_kwargs_from_hf_config({k: v for k, v in config.items() if k != field})
+        assert "dropout" not in head_kwargs_from_hf_config(cls, {k: v for k, v in config.items() if k != field})
 
 
 def draw_head_at_glorot_scale(task):

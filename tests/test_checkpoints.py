@@ -15,8 +15,8 @@ import pytest
 
 import distilbert_hub as hub
 from distilbert_hub.convert.hf_checkpoint import read_json, read_state_dict
+from distilbert_hub.convert.hf_heads import TASK_NAMES
 from distilbert_hub.convert.hf_weights import backbone_weight_map
-from distilbert_hub.task import Task
 from harness.compare import assert_all_match
 from harness.golden import REPO_ROOT, load_case
 from harness.runner import compare_outputs, run_backbone_case, run_head_case
@@ -29,7 +29,7 @@ FLOAT32_CHECKPOINTS = [name for name in CHECKPOINTS if name != "backbone_bf16"]
 
 def model_class(directory):
     architecture = read_json(Path(directory) / "config.json")["architectures"][0]
-    return hub.DistilBertBackbone if architecture == "DistilBertModel" else Task.registry[architecture]
+    return getattr(hub, TASK_NAMES[architecture]) if architecture in TASK_NAMES else hub.DistilBertBackbone
 
 
 def golden_of(directory):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import distilbert_hub as hub
-from distilbert_hub.convert.hf_weights import assign_task_hf_weights, task_weight_map
+from distilbert_hub.convert.hf_weights import assign_hf_weights, task_weight_map
 from harness.seeded_weights import seeded_weights
 from harness.testing import assert_trees_close, model_inputs, record_calls, tiny_backbone_for
 
@@ -34,7 +34,7 @@ def task_with_spread_weights(tokenizer, name, setup):
     dtype = "mixed_bfloat16" if setup == "mixed_bfloat16" else None
     task = TASKS[name](tiny_backbone_for(tokenizer, num_layers=3, dtype=dtype))
     entries = task_weight_map(task)
-    assign_task_hf_weights(task, seeded_weights({e.hf_name: e.hf_shape for e in entries}, seed=0))
+    assign_hf_weights(entries, seeded_weights({e.hf_name: e.hf_shape for e in entries}, seed=0))
     if setup == "int8":
         task.quantize("int8")
     if setup == "lora":

@@ -14,6 +14,7 @@ from distilbert_hub.distilbert_token_classifier import DistilBertTokenClassifier
 from distilbert_hub.distilbert_token_classifier_preprocessor import DistilBertTokenClassifierPreprocessor
 from distilbert_hub.distilbert_tokenizer import DistilBertTokenizer
 from distilbert_hub.training import LinearWarmupDecay, TorchAdamW, micro_batches, trainer_optimizer
+from distilbert_hub.version import __version__ as __version__
 
 __all__ = [
     "DistilBertBackbone",
@@ -34,4 +35,17 @@ __all__ = [
     "micro_batches",
     "trainer_optimizer",
 ]
-__version__ = "0.1.0"
+
+# Last: the preset formats and the ONNX exporter import the model classes
+# above, which reach them through `preset_utils` (the import layers run one way).
+from distilbert_hub import preset_utils
+from distilbert_hub.convert import loaders, preset
+from distilbert_hub.export import onnx
+
+preset_utils.register(
+    get_preset_loader=loaders.get_preset_loader,
+    get_preset_saver=preset.PresetSaver,
+    export_to_transformers=preset.export_to_transformers,
+    export_onnx=onnx.export_onnx,
+)
+del loaders, preset, onnx

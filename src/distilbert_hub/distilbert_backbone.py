@@ -1,5 +1,6 @@
 import keras
 
+from distilbert_hub import preset_utils
 from distilbert_hub.functional_model import CheckedFunctional, FunctionalModel, one_garbage_collection
 from distilbert_hub.hardware import warn_if_bf16_is_emulated
 from distilbert_hub.input_checks import check_token_inputs
@@ -164,21 +165,15 @@ class DistilBertBackbone(FunctionalModel):
         sharded or `pytorch_model.bin`; bare or `distilbert.`-prefixed keys) or
         a directory written by `save_to_preset`. `kwargs` override the
         config (e.g. `dtype`)."""
-        from distilbert_hub.convert.preset import load_backbone
-
-        return load_backbone(preset, load_weights=load_weights, **kwargs)
+        return preset_utils.get_preset_loader(preset).load_backbone(cls, load_weights=load_weights, **kwargs)
 
     def save_to_preset(self, preset_dir):
         """Config, weights and metadata in a new directory (written atomically)."""
-        from distilbert_hub.convert.preset import save_to_preset
-
-        save_to_preset(self, preset_dir)
+        preset_utils.get_preset_saver(preset_dir).save_backbone(self)
 
     def export_to_transformers(self, path):
         """A directory `transformers.AutoModel.from_pretrained` loads as this backbone."""
-        from distilbert_hub.convert.preset import export_to_transformers
-
-        export_to_transformers(self, path)
+        preset_utils.export_to_transformers(self, path)
 
     def enable_lora(self, rank, target_names=("query", "value"), lora_alpha=None):
         """LoRA, as KerasHub's `Backbone.enable_lora`: every weight is frozen,

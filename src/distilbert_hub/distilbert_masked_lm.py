@@ -3,7 +3,6 @@ import warnings
 import keras
 import numpy as np
 
-from distilbert_hub.convert.hf_weights import WeightEntry, dense_entries, layer_norm_entries
 from distilbert_hub.distilbert_masked_lm_preprocessor import DistilBertMaskedLMPreprocessor
 from distilbert_hub.input_checks import check_class_labels, check_mask_positions, leading_shape
 from distilbert_hub.layers.distilbert_masked_lm_head import DistilBertMaskedLMHead
@@ -21,7 +20,6 @@ class DistilBertMaskedLM(Task):
     vocabulary_size]`. The projection is tied to the token embedding.
     """
 
-    hf_architecture = "DistilBertForMaskedLM"
     preprocessor_cls = DistilBertMaskedLMPreprocessor
 
     def __init__(self, backbone, preprocessor=None, **kwargs):
@@ -48,14 +46,6 @@ class DistilBertMaskedLM(Task):
 
         # === Config ===
         self._setup_task(backbone, preprocessor)
-
-    def head_weight_entries(self):
-        head = self.masked_lm_head
-        return [
-            *dense_entries("vocab_transform", head.transform_dense),
-            *layer_norm_entries("vocab_layer_norm", head.layer_norm),
-            WeightEntry("vocab_projector.bias", head.bias),
-        ]
 
     def check_inputs(self, x):
         super().check_inputs(x)

@@ -1,7 +1,6 @@
 import keras
 import numpy as np
 
-from distilbert_hub.convert.hf_weights import dense_entries
 from distilbert_hub.distilbert_multiple_choice_preprocessor import DistilBertMultipleChoicePreprocessor
 from distilbert_hub.input_checks import check_class_labels, leading_shape
 from distilbert_hub.layers.choice_reshape import FlattenChoices, UnflattenChoices
@@ -15,7 +14,6 @@ class DistilBertMultipleChoice(Task):
     first token -> Dense + ReLU -> dropout -> Dense(1). Inputs
     `[batch, num_choices, length]`, logits `[batch, num_choices]`."""
 
-    hf_architecture = "DistilBertForMultipleChoice"
     predicts_by_length = True
     reads_first_token_only = True
     preprocessor_cls = DistilBertMultipleChoicePreprocessor
@@ -56,16 +54,6 @@ class DistilBertMultipleChoice(Task):
         # === Config ===
         self.dropout = dropout
         self._setup_task(backbone, preprocessor)
-
-    def head_weight_entries(self):
-        return dense_entries("pre_classifier", self.pooled_dense) + dense_entries("classifier", self.output_dense)
-
-    @classmethod
-    def head_kwargs_from_hf_config(cls, hf_config):
-        return {"dropout": hf_config["seq_classif_dropout"]} if "seq_classif_dropout" in hf_config else {}
-
-    def hf_config_updates(self):
-        return super().hf_config_updates() | {"seq_classif_dropout": self.dropout}
 
     def check_labels(self, y, x):
         if isinstance(x, dict) and np.ndim(x["token_ids"]) == 3:

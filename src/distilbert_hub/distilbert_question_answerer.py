@@ -1,7 +1,6 @@
 import keras
 import numpy as np
 
-from distilbert_hub.convert.hf_weights import dense_entries
 from distilbert_hub.distilbert_question_answerer_preprocessor import DistilBertQuestionAnswererPreprocessor
 from distilbert_hub.input_checks import check_class_labels, concrete_values
 from distilbert_hub.layers.initializers import weight_initializer
@@ -15,7 +14,6 @@ class DistilBertQuestionAnswerer(Task):
     Outputs `{"start_logits", "end_logits"}`, each `[batch, length]`.
     `answer(questions, contexts)` decodes the best spans back to text."""
 
-    hf_architecture = "DistilBertForQuestionAnswering"
     preprocessor_cls = DistilBertQuestionAnswererPreprocessor
 
     def __init__(self, backbone, preprocessor=None, dropout=0.1, **kwargs):
@@ -36,16 +34,6 @@ class DistilBertQuestionAnswerer(Task):
         # === Config ===
         self.dropout = dropout
         self._setup_task(backbone, preprocessor)
-
-    def head_weight_entries(self):
-        return dense_entries("qa_outputs", self.output_dense)
-
-    @classmethod
-    def head_kwargs_from_hf_config(cls, hf_config):
-        return {"dropout": hf_config["qa_dropout"]} if "qa_dropout" in hf_config else {}
-
-    def hf_config_updates(self):
-        return super().hf_config_updates() | {"qa_dropout": self.dropout}
 
     def check_labels(self, y, x):
         if y is None:

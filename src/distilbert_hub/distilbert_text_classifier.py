@@ -1,21 +1,12 @@
 import keras
 import numpy as np
 
-from distilbert_hub.convert.hf_weights import dense_entries
 from distilbert_hub.distilbert_text_classifier_preprocessor import DistilBertTextClassifierPreprocessor
 from distilbert_hub.input_checks import check_class_labels, leading_shape
 from distilbert_hub.layers.initializers import weight_initializer
 from distilbert_hub.pipeline_outputs import check_fits, check_top_k, describe, sigmoid, softmax
 from distilbert_hub.preprocessing import TEXT_TYPES
-from distilbert_hub.task import (
-    Task,
-    check_backbone,
-    check_id2label,
-    default_id2label,
-    hf_id2label,
-    hf_labels_config,
-    hf_num_labels,
-)
+from distilbert_hub.task import Task, check_backbone, check_id2label, default_id2label
 
 PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 SCORE_FUNCTIONS = ("softmax", "sigmoid", "none")
@@ -41,7 +32,6 @@ class DistilBertTextClassifier(Task):
             or None; it picks `classify`'s default score function.
     """
 
-    hf_architecture = "DistilBertForSequenceClassification"
     predicts_by_length = True
     reads_first_token_only = True
     preprocessor_cls = DistilBertTextClassifierPreprocessor
@@ -100,34 +90,6 @@ class DistilBertTextClassifier(Task):
         self.id2label = check_id2label(id2label, num_classes, type(self).__name__)
         self.problem_type = problem_type
         self._setup_task(backbone, preprocessor)
-
-    def head_weight_entries(self):
-        return dense_entries("pre_classifier", self.pooled_dense) + dense_entries("classifier", self.output_dense)
-
-    @classmethod
-    def head_kwargs_from_hf_config(cls, hf_config):
-        kwargs = {"num_classes": hf_num_labels(hf_config)}
-        if "seq_classif_dropout" in hf_config:
-            kwargs["dropout"] = hf_config["seq_classif_dropout"]
-        kwargs["id2label"] = hf_id2label(hf_config)
-        kwargs["problem_type"] = hf_config.get("problem_type")
-        return {k: v for k, v in kwargs.items() if v is not None}
-
-    def hf_config_updates(self):
-        if self.activation is not None or self.hidden_dim != self.backbone.hidden_dim:
-            raise ValueError(
-                "DistilBertForSequenceClassification returns logits from a pre-classifier as wide as the "
-                f"backbone; this classifier has activation={self.activation!r}, hidden_dim={self.hidden_dim}."
-            )
-        return (
-            super().hf_config_updates()
-            | hf_labels_config(self.num_classes, self.id2label)
-            | {
-                "seq_classif_dropout": self.dropout,
-                "problem_type": self.problem_type
-                or ("regression" if self.num_classes == 1 else "single_label_classification"),
-            }
-        )
 
     def check_labels(self, y, x):
         if self.num_classes > 1:

@@ -48,12 +48,6 @@ class DistilBertTextEmbedder(Task):
         options = {k: v for k, v in {"pooling": pooling, "normalize": normalize}.items() if v is not None}
         return super().from_preset(preset, load_weights=load_weights, **options, **kwargs)
 
-    def head_weight_entries(self):
-        return []  # pooling has no weights
-
-    def hf_config_updates(self):
-        return {"architectures": ["DistilBertModel"]}
-
     def check_labels(self, y, x):
         if y is not None:
             raise ValueError("DistilBertTextEmbedder is not trained here: it takes text only, no labels.")

@@ -1,20 +1,11 @@
 import keras
 
-from distilbert_hub.convert.hf_weights import dense_entries
 from distilbert_hub.distilbert_token_classifier_preprocessor import DistilBertTokenClassifierPreprocessor
 from distilbert_hub.entity_decoding import EntityDecoder
 from distilbert_hub.input_checks import check_class_labels, leading_shape
 from distilbert_hub.layers.initializers import weight_initializer
 from distilbert_hub.pipeline_outputs import as_text, describe, softmax, texts_argument
-from distilbert_hub.task import (
-    Task,
-    check_backbone,
-    check_id2label,
-    default_id2label,
-    hf_id2label,
-    hf_labels_config,
-    hf_num_labels,
-)
+from distilbert_hub.task import Task, check_backbone, check_id2label, default_id2label
 
 AGGREGATION_STRATEGIES = ("none", "simple", "first", "average", "max")
 
@@ -27,7 +18,6 @@ class DistilBertTokenClassifier(Task):
     string to label name, as an HF config's) names the classes for
     `entities`; None gives transformers' `LABEL_i`."""
 
-    hf_architecture = "DistilBertForTokenClassification"
     preprocessor_cls = DistilBertTokenClassifierPreprocessor
 
     def __init__(self, backbone, num_classes, preprocessor=None, dropout=0.1, id2label=None, **kwargs):
@@ -51,21 +41,6 @@ class DistilBertTokenClassifier(Task):
         self.dropout = dropout
         self.id2label = check_id2label(id2label, num_classes, type(self).__name__)
         self._setup_task(backbone, preprocessor)
-
-    def head_weight_entries(self):
-        return dense_entries("classifier", self.output_dense)
-
-    @classmethod
-    def head_kwargs_from_hf_config(cls, hf_config):
-        kwargs = {
-            "num_classes": hf_num_labels(hf_config),
-            "dropout": hf_config.get("dropout"),
-            "id2label": hf_id2label(hf_config),
-        }
-        return {k: v for k, v in kwargs.items() if v is not None}
-
-    def hf_config_updates(self):
-        return super().hf_config_updates() | hf_labels_config(self.num_classes, self.id2label)
 
     def check_labels(self, y, x):
         check_class_labels(y, self.num_classes, type(self).__name__, shape=leading_shape(x, "token_ids", 2))

@@ -5,6 +5,7 @@ import numpy as np
 import tokenizers
 from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
+from distilbert_hub import preset_utils
 from distilbert_hub.convert.hf_checkpoint import CheckpointError
 from distilbert_hub.convert.hf_tokenizer import merge_options, read_tokenizer_json
 
@@ -380,15 +381,11 @@ class DistilBertTokenizer:
         directory (`tokenizer.json`, `tokenizer_config.json`, `vocab.txt`) or a
         `save_to_preset` directory. Options the files set are honoured; an
         explicit argument that contradicts them raises."""
-        from distilbert_hub.convert.preset import load_tokenizer
-
-        return load_tokenizer(preset, **kwargs)
+        return preset_utils.get_preset_loader(preset).load_tokenizer(cls, **kwargs)
 
     def save_to_preset(self, preset_dir):
         """Config and vocabulary (as a file asset) in a new directory."""
-        from distilbert_hub.convert.preset import save_to_preset
-
-        save_to_preset(self, preset_dir)
+        preset_utils.get_preset_saver(preset_dir).save_tokenizer(self)
 
     def get_config(self):
         return {

@@ -4,6 +4,8 @@ import warnings
 
 import keras
 
+from distilbert_hub import preset_utils
+
 
 class FunctionalModel(keras.Model):
     """Base of the library's models: functional Keras models whose layers are
@@ -51,9 +53,7 @@ class FunctionalModel(keras.Model):
             return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
         if input_signature is not None:
             raise ValueError("export(format='onnx') takes no input_signature: batch and length are dynamic axes.")
-        from distilbert_hub.export.onnx import export_onnx
-
-        return export_onnx(self, filepath, **kwargs)
+        return preset_utils.export_onnx(self, filepath, **kwargs)
 
     def __call__(self, inputs, *args, **kwargs):
         self.check_inputs(inputs)

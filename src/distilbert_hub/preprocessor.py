@@ -1,5 +1,6 @@
 import keras
 
+from distilbert_hub import preset_utils
 from distilbert_hub.distilbert_tokenizer import DistilBertTokenizer
 
 
@@ -16,14 +17,10 @@ class Preprocessor:
     def from_preset(cls, preset, **kwargs):
         """A preprocessor with the tokenizer of a preset (see
         `DistilBertTokenizer.from_preset`); `kwargs` set its options."""
-        from distilbert_hub.convert.preset import load_preprocessor
-
-        return load_preprocessor(cls, preset, **kwargs)
+        return preset_utils.get_preset_loader(preset).load_preprocessor(cls, **kwargs)
 
     def save_to_preset(self, preset_dir):
-        from distilbert_hub.convert.preset import save_to_preset
-
-        save_to_preset(self, preset_dir)
+        preset_utils.get_preset_saver(preset_dir).save_preprocessor(self)
 
     def get_config(self):
         return {"tokenizer": keras.saving.serialize_keras_object(self.tokenizer)}

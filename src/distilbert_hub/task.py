@@ -5,6 +5,7 @@ import re
 import keras
 import numpy as np
 
+from distilbert_hub import preset_utils
 from distilbert_hub.distilbert_backbone import DistilBertBackbone, quantized_policy_map
 from distilbert_hub.functional_model import FunctionalModel
 from distilbert_hub.layers.first_token_read import first_token_read_only
@@ -31,15 +32,12 @@ class Task(FunctionalModel):
     preprocessor is attached: it runs in numpy, so no tf.data or TensorFlow is
     needed on jax and torch.
 
-    Each task declares the `transformers` class it equals (`hf_architecture`),
-    its default preprocessor class, and its head's weights under HF names
-    (`head_weight_entries`); the converter and the harness work from these,
-    so a new task is one file.
+    Each task declares its default preprocessor class; the `transformers`
+    class it equals and its head's weights under HF names are in
+    `convert.hf_heads.HEADS`, which the loaders and the exporter read.
     """
 
-    hf_architecture = None
     preprocessor_cls = None
-    registry = {}
     # One output row per example and no token axis in the output: `predict`
     # on raw text may group examples by length and trim each batch's padding.
     predicts_by_length = False
@@ -48,11 +46,6 @@ class Task(FunctionalModel):
     # (`first_token_read.tokens_for`). A subclass whose head reads other
     # positions sets it False.
     reads_first_token_only = False
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if cls.hf_architecture and cls.__module__.startswith("distilbert_hub."):
-            Task.registry[cls.hf_architecture] = cls
 
     def compile(self, optimizer="auto", loss="auto", metrics="auto", weighted_metrics="auto", **kwargs):
         """Keras' compile; "auto" takes Adam(5e-5) and the task's
@@ -89,19 +82,6 @@ class Task(FunctionalModel):
         """The task's default loss and metrics (and loss weights) for `compile`."""
         raise NotImplementedError
 
-    def head_weight_entries(self):
-        """`WeightEntry`s of the head's variables, named as in `hf_architecture`."""
-        raise NotImplementedError
-
-    @classmethod
-    def head_kwargs_from_hf_config(cls, hf_config):
-        """Constructor arguments the HF config fixes (number of labels, dropout)."""
-        return {}
-
-    def hf_config_updates(self):
-        """What an HF `config.json` needs beyond the backbone's fields."""
-        return {"architectures": [self.hf_architecture]}
-
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):
         """A task from a preset name, `hf://org/name`, an HF checkpoint
@@ -109,22 +89,16 @@ class Task(FunctionalModel):
         ported when the checkpoint holds one for this task; otherwise it is
         freshly initialized (with a warning). A tokenizer in the checkpoint
         gives the default preprocessor (pass `preprocessor=None` to skip)."""
-        from distilbert_hub.convert.preset import load_task
-
-        return load_task(cls, preset, load_weights=load_weights, **kwargs)
+        return preset_utils.get_preset_loader(preset).load_task(cls, load_weights=load_weights, **kwargs)
 
     def save_to_preset(self, preset_dir):
         """Config, weights, preprocessor and vocabulary in a new directory."""
-        from distilbert_hub.convert.preset import save_to_preset
-
-        save_to_preset(self, preset_dir)
+        preset_utils.get_preset_saver(preset_dir).save_task(self)
 
     def export_to_transformers(self, path):
         """A directory `transformers.AutoModelFor*` (and, with a preprocessor,
         `AutoTokenizer`) loads with `from_pretrained`."""
-        from distilbert_hub.convert.preset import export_to_transformers
-
-        export_to_transformers(self, path)
+        preset_utils.export_to_transformers(self, path)
 
     def _setup_task(self, backbone, preprocessor):
         tokenizer = getattr(preprocessor, "tokenizer", None)
@@ -360,32 +334,6 @@ def check_backbone(backbone):
     return backbone
 
 
-def hf_num_labels(hf_config):
-    """The number of labels an HF config declares (`id2label`, else `num_labels`)."""
-    from distilbert_hub.convert.hf_config import check_int
-
-    id2label = hf_config.get("id2label")
-    if id2label:
-        if not isinstance(id2label, dict):
-            raise ValueError(
-                f"config.json: 'id2label' is {type(id2label).__name__}, expected an object of id -> label."
-            )
-        return check_int(len(id2label), "id2label (its length)", "config.json", high=100_000)
-    if hf_config.get("num_labels") is None:
-        return None
-    return check_int(hf_config["num_labels"], "num_labels", "config.json")
-
-
-def hf_labels_config(num_classes, id2label=None):
-    """`id2label` and `label2id` as an HF config holds them (transformers'
-    `LABEL_i` names when `id2label` is None)."""
-    id2label = id2label or default_id2label(num_classes)
-    return {
-        "id2label": {str(i): id2label[str(i)] for i in range(num_classes)},
-        "label2id": {id2label[str(i)]: i for i in range(num_classes)},
-    }
-
-
 def default_id2label(num_classes):
     return {str(i): f"LABEL_{i}" for i in range(num_classes)}
 
@@ -412,12 +360,6 @@ def check_id2label(id2label, num_classes, owner):
         if not isinstance(value, str):
             raise TypeError(f"{owner}: id2label[{key}] must be a str; got {type(value).__name__} {value!r}.")
     return {str(i): labels[str(i)] for i in range(num_classes)}
-
-
-def hf_id2label(hf_config):
-    """An HF config's `id2label` (string keys), or None when it is absent."""
-    id2label = hf_config.get("id2label")
-    return {str(key): value for key, value in id2label.items()} if id2label else None
 
 
 class CheckedPyDataset(keras.utils.PyDataset):

@@ -18,6 +18,7 @@ import numpy as np
 from harness.golden import GRADIENT_RELATIVE_TOLERANCE, Golden, GoldenOutput
 from tools.golden_cases import register, seed_for
 from tools.golden_cases.backbone import SMALL_NORM_CONFIGS, hf_config_dict
+from tools.golden_cases.head_table import TIED_WEIGHTS, hf_heads
 from tools.golden_cases.heads import CONFIG, HEADS
 from tools.golden_cases.reference import deterministic_torch, padded_token_ids, seeded_state_dict
 
@@ -164,13 +165,11 @@ def build_gradients_case(case, head=None, small_norms=None, lora=False):
     import transformers
     from transformers import DistilBertConfig
 
-    class_name, extra = HEADS[head] if head else ("DistilBertModel", {})
+    class_name, extra = HEADS[head] if head else (hf_heads.BACKBONE_ARCHITECTURE, {})
     config = DistilBertConfig(attn_implementation="eager", **CONFIG, **extra, **NO_DROPOUT)
     deterministic_torch()
     model = getattr(transformers, class_name)(config).eval()
-    weights = seeded_state_dict(
-        model, seed_for(f"{case.case_id}/weights"), keep=("vocab_projector.weight",), small_norms=small_norms
-    )
+    weights = seeded_state_dict(model, seed_for(f"{case.case_id}/weights"), keep=TIED_WEIGHTS, small_norms=small_norms)
     rng = np.random.default_rng(case.seed)
     provenance = {"head": head or "backbone", "hf_class": class_name}
     if lora:

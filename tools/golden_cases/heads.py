@@ -6,6 +6,7 @@ import numpy as np
 from harness.golden import Golden, GoldenOutput
 from tools.golden_cases import register, seed_for
 from tools.golden_cases.backbone import hf_config_dict
+from tools.golden_cases.head_table import TIED_WEIGHTS, architecture
 from tools.golden_cases.reference import (
     FLOAT32_HIDDEN_ATOL,
     deterministic_torch,
@@ -15,12 +16,13 @@ from tools.golden_cases.reference import (
 
 LOGITS_REASON = "float32 on CPU: logits of a tiny model differ only by rounding (~1e-6)"
 CONFIG = dict(vocab_size=90, dim=32, n_layers=2, n_heads=4, hidden_dim=48, max_position_embeddings=20)
+# Head -> (the transformers class, from the library's head table; its config's extra fields).
 HEADS = {
-    "text_classifier": ("DistilBertForSequenceClassification", dict(num_labels=3)),
-    "masked_lm": ("DistilBertForMaskedLM", {}),
-    "token_classifier": ("DistilBertForTokenClassification", dict(num_labels=5)),
-    "question_answerer": ("DistilBertForQuestionAnswering", {}),
-    "multiple_choice": ("DistilBertForMultipleChoice", {}),
+    "text_classifier": (architecture("DistilBertTextClassifier"), dict(num_labels=3)),
+    "masked_lm": (architecture("DistilBertMaskedLM"), {}),
+    "token_classifier": (architecture("DistilBertTokenClassifier"), dict(num_labels=5)),
+    "question_answerer": (architecture("DistilBertQuestionAnswerer"), {}),
+    "multiple_choice": (architecture("DistilBertMultipleChoice"), {}),
 }
 
 
@@ -44,9 +46,7 @@ def build_head_case(case, head, small_norms=None):
     deterministic_torch()
     model = getattr(transformers, class_name)(config).eval()
     # The MLM projection is tied to the word embeddings: draw it once.
-    weights = seeded_state_dict(
-        model, seed_for(f"head_{head}"), keep=("vocab_projector.weight",), small_norms=small_norms
-    )
+    weights = seeded_state_dict(model, seed_for(f"head_{head}"), keep=TIED_WEIGHTS, small_norms=small_norms)
     rng = np.random.default_rng(case.seed)
     if head == "multiple_choice":
         ids, mask = padded_token_ids(rng, config.vocab_size, [9, 4, 7, 9, 2, 6], 9)

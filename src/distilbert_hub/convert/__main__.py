@@ -18,10 +18,23 @@ installed, the source runs in this library instead.
 
 import argparse
 import contextlib
+import importlib.util
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+import keras
 import numpy as np
+
+import distilbert_hub as hub
+from distilbert_hub.convert.hf_checkpoint import is_checkpoint_file, read_json
+from distilbert_hub.convert.hf_heads import HEADS, TASK_NAMES, architecture_of
+from distilbert_hub.convert.hf_weights import ASSIGN_PROGRESS
+from distilbert_hub.convert.loaders import hf_architecture, preset_format
+from distilbert_hub.convert.preset import TASK_CONFIG
+from distilbert_hub.convert.sources import resolve
+from distilbert_hub.export import run_onnx
 
 VERIFY_TEXTS = [
     "The quick brown fox jumps over the lazy dog.",
@@ -33,20 +46,14 @@ VERIFY_TEXTS = [
 
 def model_class(directory):
     """The class a preset or checkpoint directory holds."""
-    import distilbert_hub as hub
-    from distilbert_hub.convert.hf_checkpoint import is_checkpoint_file, read_json
-    from distilbert_hub.convert.preset import TASK_CONFIG, hf_architecture, preset_format
-    from distilbert_hub.task import Task
-
     kind, config = preset_format(directory)
     if kind == "hf":
         architecture = hf_architecture(config, directory)
-        return hub.DistilBertBackbone if architecture == "DistilBertModel" else Task.registry[architecture]
+        return getattr(hub, TASK_NAMES[architecture]) if architecture in TASK_NAMES else hub.DistilBertBackbone
     if is_checkpoint_file(directory, TASK_CONFIG):
         name = read_json(TASK_CONFIG, "task config", directory).get("class_name")
-        for cls in Task.registry.values():
-            if cls.__name__ == name:
-                return cls
+        if name in HEADS and HEADS[name].weights:
+            return getattr(hub, name)
         raise SystemExit(f"{directory / TASK_CONFIG}: unknown task class {name!r:.80}.")
     return hub.DistilBertBackbone
 
@@ -72,9 +79,6 @@ np.savez(io + "/outputs.npz", **{n: getattr(result, n).numpy() for n in names.ge
 
 def hf_outputs(directory, architecture, inputs):
     """transformers' outputs for `inputs` from the checkpoint `directory`, computed in a child process."""
-    import subprocess
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="verify-") as io:
         np.savez(Path(io) / "inputs.npz", **inputs)
         environment = {k: v for k, v in __import__("os").environ.items() if k != "KERAS_BACKEND"}
@@ -92,8 +96,6 @@ def hf_outputs(directory, architecture, inputs):
 
 def our_outputs(cls, directory, architecture, inputs):
     """This library's outputs for `inputs` from a preset `directory`, loaded afresh from disk."""
-    import keras
-
     model = (
         cls.from_preset(str(directory), preprocessor=None)
         if cls.__name__ != "DistilBertBackbone"
@@ -114,8 +116,6 @@ def our_outputs(cls, directory, architecture, inputs):
 def outputs_of(cls, directory, architecture, inputs):
     """What `directory` computes in its own implementation: transformers for an
     HF checkpoint, this library for a preset."""
-    from distilbert_hub.convert.preset import preset_format
-
     if preset_format(directory)[0] == "hf":
         return hf_outputs(directory, architecture, inputs)
     return our_outputs(cls, directory, architecture, inputs)
@@ -124,9 +124,6 @@ def outputs_of(cls, directory, architecture, inputs):
 def verify_inputs(cls, source, output):
     """The fixed texts through the source's tokenizer (the Hugging Face side's
     where there is one), as `verify` feeds them to both models."""
-    import distilbert_hub as hub
-    from distilbert_hub.convert.preset import preset_format
-
     hf_side = output if preset_format(source)[0] != "hf" and preset_format(output)[0] == "hf" else source
     tokenizer = hub.DistilBertTokenizer.from_preset(str(hf_side))
     backbone_length = hub.DistilBertBackbone.from_preset(str(source), load_weights=False).max_sequence_length
@@ -136,12 +133,6 @@ def verify_inputs(cls, source, output):
     if cls is hub.DistilBertMultipleChoice:
         inputs = {k: v[None] for k, v in inputs.items()}
     return inputs
-
-
-def architecture_of(cls):
-    import distilbert_hub as hub
-
-    return "DistilBertModel" if cls is hub.DistilBertBackbone else cls.hf_architecture
 
 
 def within_tolerance(actual, expected, padding_mask, atol):
@@ -176,8 +167,6 @@ def verify(cls, source, output, atol):
 
 
 def transformers_installed():
-    import importlib.util
-
     return all(importlib.util.find_spec(name) is not None for name in ("torch", "transformers"))
 
 
@@ -185,9 +174,6 @@ def verify_onnx(cls, source, onnx_path, atol):
     """ONNX Runtime on the exported file against the source model computed
     apart: by transformers where the source is a Hugging Face checkpoint and
     transformers is installed, otherwise by this library from the source."""
-    from distilbert_hub.convert.preset import preset_format
-    from distilbert_hub.export import run_onnx
-
     inputs = verify_inputs(cls, source, source)
     by_transformers = preset_format(source)[0] == "hf" and transformers_installed()
     reference = "transformers" if by_transformers else "this library's model"
@@ -203,10 +189,6 @@ def verify_onnx(cls, source, onnx_path, atol):
 @contextlib.contextmanager
 def weight_progress_bar():
     """A Keras progress bar over the weights being assigned."""
-    import keras
-
-    from distilbert_hub.convert.hf_weights import ASSIGN_PROGRESS
-
     bars = {}
 
     def report(done, total):
@@ -243,9 +225,6 @@ def main(argv=None):
     if args.int8 and args.verify and args.atol is None:
         parser.error("--int8 --verify needs an --atol: int8 outputs are not within float32's 1e-4.")
     atol = 1e-4 if args.atol is None else args.atol
-
-    from distilbert_hub.convert.preset import preset_format
-    from distilbert_hub.convert.sources import resolve
 
     try:
         directory = resolve(args.source)

@@ -1,6 +1,7 @@
 """Hugging Face `DistilBertConfig` fields <-> `DistilBertBackbone` arguments."""
 
 from distilbert_hub.convert.hf_checkpoint import CheckpointError
+from distilbert_hub.convert.hf_heads import head_of
 from distilbert_hub.layers.distilbert_transformer_layer import ACTIVATIONS
 
 HF_TO_BACKBONE = {
@@ -116,4 +117,66 @@ def hf_config_from_backbone(backbone):
             "seq_classif_dropout": 0.2,
         }
     )
+    return config
+
+
+def hf_num_labels(hf_config):
+    """The number of labels an HF config declares (`id2label`, else `num_labels`)."""
+    id2label = hf_config.get("id2label")
+    if id2label:
+        if not isinstance(id2label, dict):
+            raise ValueError(
+                f"config.json: 'id2label' is {type(id2label).__name__}, expected an object of id -> label."
+            )
+        return check_int(len(id2label), "id2label (its length)", "config.json", high=100_000)
+    if hf_config.get("num_labels") is None:
+        return None
+    return check_int(hf_config["num_labels"], "num_labels", "config.json")
+
+
+def hf_labels_config(num_classes, id2label=None):
+    """`id2label` and `label2id` as an HF config holds them (transformers'
+    `LABEL_i` names when `id2label` is None)."""
+    id2label = id2label or {str(i): f"LABEL_{i}" for i in range(num_classes)}
+    return {
+        "id2label": {str(i): id2label[str(i)] for i in range(num_classes)},
+        "label2id": {id2label[str(i)]: i for i in range(num_classes)},
+    }
+
+
+def head_kwargs_from_hf_config(cls, hf_config):
+    """The task constructor's arguments an HF config fixes (labels, dropout), per `hf_heads.HEADS`."""
+    head = head_of(cls)
+    kwargs = {}
+    if head.labels:
+        id2label = hf_config.get("id2label")
+        kwargs["num_classes"] = hf_num_labels(hf_config)
+        kwargs["id2label"] = {str(key): value for key, value in id2label.items()} if id2label else None
+    if head.dropout_key is not None:
+        kwargs["dropout"] = hf_config.get(head.dropout_key)
+    if head.problem_type:
+        kwargs["problem_type"] = hf_config.get("problem_type")
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
+def hf_config_from_task(task):
+    """An HF `config.json` dict describing a task: the backbone's fields and
+    what its head adds (architecture, labels, dropout), per `hf_heads.HEADS`."""
+    head = head_of(type(task))
+    config = hf_config_from_backbone(task.backbone) | {"architectures": [head.architecture]}
+    # Our classifier's pre-classifier can be narrower, or add an activation; transformers' cannot.
+    activation, width = getattr(task, "activation", None), getattr(task, "hidden_dim", task.backbone.hidden_dim)
+    if activation is not None or width != task.backbone.hidden_dim:
+        raise ValueError(
+            f"{head.architecture} returns logits from a pre-classifier as wide as the "
+            f"backbone; this classifier has activation={activation!r}, hidden_dim={width}."
+        )
+    if head.labels:
+        config |= hf_labels_config(task.num_classes, task.id2label)
+    if head.dropout_key not in (None, "dropout"):  # "dropout" is the backbone's, written above
+        config[head.dropout_key] = task.dropout
+    if head.problem_type:
+        config["problem_type"] = task.problem_type or (
+            "regression" if task.num_classes == 1 else "single_label_classification"
+        )
     return config

@@ -10,11 +10,13 @@ marked `transpose=True` are transposed on the way in and on the way out.
 """
 
 import contextvars
+import operator
 from dataclasses import dataclass
 
 import numpy as np
 
 from distilbert_hub.convert.hf_checkpoint import CheckpointError, to_float32
+from distilbert_hub.convert.hf_heads import head_of
 
 # A callable (done, total) told of each assigned weight, e.g. the converter CLI's progress bar.
 ASSIGN_PROGRESS = contextvars.ContextVar("assign_progress", default=None)
@@ -126,25 +128,22 @@ def export_hf_weights(entries):
     return state
 
 
+def head_weight_entries(task):
+    """Entries of a task's head variables, named as in its `transformers`
+    class (`hf_heads.HEADS`)."""
+    entries = []
+    for prefix, attribute, kind in head_of(type(task)).weights:
+        layer = operator.attrgetter(attribute)(task)
+        if kind == "dense":
+            entries += dense_entries(prefix, layer)
+        elif kind == "layer_norm":
+            entries += layer_norm_entries(prefix, layer)
+        else:
+            entries.append(WeightEntry(prefix, layer))
+    return entries
+
+
 def task_weight_map(task):
     """Entries for a task model: its backbone under `distilbert.` and its head
     under the names of the matching `transformers` class."""
-    return backbone_weight_map(task.backbone, prefix="distilbert.") + task.head_weight_entries()
-
-
-# `vocab_projector.weight` is tied to the word embeddings in DistilBertForMaskedLM.
-TIED_WEIGHTS = {"vocab_projector.weight": "distilbert.embeddings.word_embeddings.weight"}
-
-
-def assign_task_hf_weights(task, state_dict, source="checkpoint"):
-    """`assign_hf_weights` for a task; tied copies must equal their source."""
-    state_dict = dict(state_dict)
-    for tied, original in TIED_WEIGHTS.items():
-        if tied in state_dict:
-            if original in state_dict and not np.array_equal(state_dict[tied], state_dict[original]):
-                raise CheckpointError(
-                    f"{source}: '{tied}' differs from '{original}'; this model ties them, so an "
-                    "untied checkpoint cannot be loaded exactly."
-                )
-            del state_dict[tied]
-    return assign_hf_weights(task_weight_map(task), state_dict, source=source)
+    return backbone_weight_map(task.backbone, prefix="distilbert.") + head_weight_entries(task)
