@@ -109,13 +109,13 @@ def test_answer_keeps_the_pipelines_default_span_limit_and_prints_nothing(tiny_t
     first = int(np.flatnonzero(windows.model_inputs()["token_ids"][0] == tiny_tokenizer.sep_token_id)[0]) + 1
     start, end = np.zeros((1, 32), "float32"), np.zeros((1, 32), "float32")
     start[0, first], end[0, first + 15], end[0, first + 14] = 10.0, 10.0, 9.0  # a 16-token span scores best
-    monkeypatch.setattr(model, "predict", lambda *a, **k: {"start_logits": start, "end_logits": end})
+    monkeypatch.setattr(model, "predict_on_batch", lambda x: {"start_logits": start, "end_logits": end})
     words = context.split()
-    assert model.answer([question], [context]) == [" ".join(words[:15])]
-    assert model.answer([question], [context], max_answer_length=16) == [" ".join(words[:16])]
+    assert model.answer([question], [context], doc_stride=4)["answer"] == " ".join(words[:15])
+    assert model.answer([question], [context], doc_stride=4, max_answer_len=16)["answer"] == " ".join(words[:16])
 
     monkeypatch.undo()
-    model.answer([question], [context])
+    model.answer([question], [context], doc_stride=4)
     assert capsys.readouterr().out == ""
 
 

@@ -26,5 +26,5 @@ class TestDistilBertQuestionAnswerer(TaskTestCase):
             tmp_path,
             tiny_tokenizer,
         )
-        for text, context in zip(model.answer(QUESTIONS, CONTEXTS), CONTEXTS):
-            assert text and text in context
+        for result, context in zip(model.answer(QUESTIONS, CONTEXTS, doc_stride=3), CONTEXTS):
+            assert result["answer"] and context[result["start"] : result["end"]] == result["answer"]
