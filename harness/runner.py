@@ -169,7 +169,8 @@ def pipeline_checkpoint(golden, directory):
 def run_pipeline_case(golden, task=None):
     """Each recorded pipeline call through the task's method (`classify`,
     `fill_mask`, `entities`) on the model `from_preset` loads from the
-    golden's checkpoint; results split as the generator split them."""
+    golden's checkpoint; results split as the generator split them.
+    `feature-extraction` goldens: `embedder_outputs`."""
     import json
     import tempfile
     from pathlib import Path
@@ -177,6 +178,8 @@ def run_pipeline_case(golden, task=None):
     from harness.pipeline_results import split_scores
 
     with tempfile.TemporaryDirectory() as directory:
+        if golden.provenance["pipeline"] == "feature-extraction":
+            return embedder_outputs(golden, Path(directory))
         if task is None:
             task = task_class(golden).from_preset(str(pipeline_checkpoint(golden, Path(directory))))
         method = getattr(task, PIPELINE_METHODS[golden.provenance["pipeline"]])
@@ -185,6 +188,22 @@ def run_pipeline_case(golden, task=None):
             structure, scores = split_scores(method(call["inputs"], **call["kwargs"]))
             outputs[f"call_{number:02d}/structure"] = structure
             outputs[f"call_{number:02d}/scores"] = scores
+    return outputs
+
+
+def embedder_outputs(golden, directory):
+    """Each recorded call's texts through `DistilBertTextEmbedder.predict`,
+    the embedder `from_preset` loads with the call's pooling and
+    normalization."""
+    import json
+
+    from distilbert_hub import DistilBertTextEmbedder
+
+    path = str(pipeline_checkpoint(golden, directory))
+    outputs = {}
+    for number, call in enumerate(json.loads(golden.inputs["calls"][0])):
+        embedder = DistilBertTextEmbedder.from_preset(path, **call["kwargs"])
+        outputs[f"call_{number:02d}/embeddings"] = np.asarray(embedder.predict(call["inputs"], verbose=0))
     return outputs
 
 

@@ -283,7 +283,7 @@ for example in range(len(questions)):
                     contexts[example][encoded["offset_mapping"][w, s, 0] : encoded["offset_mapping"][w, e, 1]],
                 )
     reference_answers.append(best[1])
-our_answers = answerer.answer(questions, contexts, max_answer_length=MAX_ANSWER_LENGTH)
+our_answers = [result["answer"] for result in answerer.answer(questions, contexts, max_answer_len=MAX_ANSWER_LENGTH)]
 answers_equal = our_answers == reference_answers
 pd.DataFrame(
     {"question": questions, "ours": our_answers, "transformers logits + select_starts_ends": reference_answers}

@@ -27,6 +27,12 @@ def check_top_k(top_k, allow_none=False):
     return int(top_k)
 
 
+def positive_integer(value, name, method):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{method}: {name} must be an integer >= 1; got {value!r}.")
+    return int(value)
+
+
 def texts_argument(inputs, method):
     """(list of texts, whether one text was given), refusing anything that is
     not a string or a list of strings with an error naming `inputs`."""

@@ -1,10 +1,11 @@
-"""Differential tests: `classify`, `fill_mask` and `entities` against live
-transformers pipelines on arbitrary text, each model a seeded checkpoint that
+"""Differential tests: `classify`, `fill_mask`, `entities` and the
+embedder against live transformers pipelines on arbitrary text, each model a seeded checkpoint that
 transformers writes (`save_pretrained`, with label names) and `from_preset`
 loads. Ranked lists must hold the same candidates in the same order, except
 that candidates whose scores are within the score tolerance may swap (a tie
 to float32 rounding); every score within 1e-5, every label, token, word and
-offset exact."""
+offset exact; embeddings (the `feature-extraction` pipeline's states pooled
+as sentence-transformers pools them) within 1e-5."""
 
 import contextlib
 import functools
@@ -24,8 +25,9 @@ MODELS = {
     "text_classification": (hub.DistilBertTextClassifier, dict(id2label=dict(enumerate(pipelines.SENTIMENT_LABELS)))),
     "fill_mask": (hub.DistilBertMaskedLM, {}),
     "token_classification": (hub.DistilBertTokenClassifier, dict(id2label=dict(enumerate(pipelines.NER_LABELS)))),
+    "feature_extraction": (hub.DistilBertTextEmbedder, {}),
 }
-SCALES = {"text_classification": 1.0, "fill_mask": 20.0, "token_classification": 1.0}
+SCALES = {"text_classification": 1.0, "fill_mask": 20.0, "token_classification": 1.0, "feature_extraction": None}
 
 
 @functools.cache
@@ -127,6 +129,28 @@ def test_entities_match_the_pipeline(tmp_root, texts, strategy, ignore):
     kwargs = {"aggregation_strategy": strategy, "ignore_labels": ignore}
     assert_same(ours.entities(texts, **kwargs), theirs(texts, **kwargs))
     assert_same(ours.entities(texts[0], **kwargs), theirs(texts[0], **kwargs))
+
+
+@settings(max_examples=25)
+@given(
+    texts=st.lists(strategies.texts(60), min_size=1, max_size=4),
+    pooling=st.sampled_from(["mean", "cls", "max"]),
+    normalize=st.booleans(),
+)
+def test_embeddings_match_the_feature_extraction_pipeline(tmp_root, texts, pooling, normalize):
+    """Texts of different lengths in one batch: padding never counts."""
+    assume(all(fits(t) for t in texts))
+    loaded, theirs = models("feature_extraction", tmp_root)
+    ours = hub.DistilBertTextEmbedder(loaded.backbone, loaded.preprocessor, pooling=pooling, normalize=normalize)
+    expected = np.stack([pipelines.pooled_embeddings(theirs(text), pooling, normalize) for text in texts])
+    actual = np.asarray(ours.predict(texts, verbose=0))
+    assert actual.shape == expected.shape, f"{actual.shape} vs {expected.shape}"
+    error = np.abs(actual.astype(np.float64) - expected)
+    worst = np.unravel_index(np.argmax(error), error.shape)
+    assert error[worst] <= pipelines.EMBEDDING_ATOL, (
+        f"texts={texts!r} pooling={pooling} normalize={normalize}: max abs error {error[worst]:.3e} at {worst} "
+        f"(ours {actual[worst]}, pipeline {expected[worst]})"
+    )
 
 
 def test_ties_are_broken_in_the_pipelines_order(tmp_root):

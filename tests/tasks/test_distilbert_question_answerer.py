@@ -26,8 +26,8 @@ class TestDistilBertQuestionAnswerer(TaskTestCase):
         model = self.run_task_test(
             MODELS[self.task], preprocessor, (QUESTIONS, CONTEXTS), ANSWERS, tmp_path, tiny_tokenizer
         )
-        for text, context in zip(model.answer(QUESTIONS, CONTEXTS), CONTEXTS):
-            assert text and text in context
+        for result, context in zip(model.answer(QUESTIONS, CONTEXTS, doc_stride=3), CONTEXTS):
+            assert result["answer"] and context[result["start"] : result["end"]] == result["answer"]
 
     @pytest.mark.parametrize("case_id", head_case_ids("question_answerer"))
     def test_logits_match_transformers(self, case_id):
@@ -85,13 +85,16 @@ class TestDistilBertQuestionAnswerer(TaskTestCase):
         first = int(np.flatnonzero(windows.model_inputs()["token_ids"][0] == tiny_tokenizer.sep_token_id)[0]) + 1
         start, end = np.zeros((1, 32), "float32"), np.zeros((1, 32), "float32")
         start[0, first], end[0, first + 15], end[0, first + 14] = 10.0, 10.0, 9.0  # a 16-token span scores best
-        monkeypatch.setattr(model, "predict", lambda *a, **k: {"start_logits": start, "end_logits": end})
+        monkeypatch.setattr(model, "predict_on_batch", lambda x: {"start_logits": start, "end_logits": end})
         words = context.split()
-        assert model.answer([question], [context]) == [" ".join(words[:15])]
-        assert model.answer([question], [context], max_answer_length=16) == [" ".join(words[:16])]
+        assert model.answer([question], [context], doc_stride=4)["answer"] == " ".join(words[:15])
+        assert model.answer([question], [context], doc_stride=4, max_answer_len=16)["answer"] == " ".join(words[:16])
+        with pytest.warns(DeprecationWarning, match="max_answer_length is deprecated; pass max_answer_len"):
+            earlier_name = model.answer([question], [context], doc_stride=4, max_answer_length=16)
+        assert earlier_name["answer"] == " ".join(words[:16])
 
         monkeypatch.undo()
-        model.answer([question], [context])
+        model.answer([question], [context], doc_stride=4)
         assert capsys.readouterr().out == ""
 
     def test_question_without_room_for_context(self, tiny_tokenizer):

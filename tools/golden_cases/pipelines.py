@@ -9,6 +9,9 @@ apart; `check_separated` refuses a case whose ranked scores are closer than
 
 Each call's result is stored as its structure without the scores
 (`harness.pipeline_results`, exact) and the scores in walk order (1e-5).
+Sentence embeddings are the `feature-extraction` pipeline's token states
+pooled and normalized as sentence-transformers does (`pooled_embeddings`),
+stored as `[texts, dim]` float32 (1e-5).
 """
 
 import hashlib
@@ -52,7 +55,12 @@ TASKS = {
     "text_classification": ("DistilBertForSequenceClassification", "text-classification"),
     "fill_mask": ("DistilBertForMaskedLM", "fill-mask"),
     "token_classification": ("DistilBertForTokenClassification", "token-classification"),
+    "feature_extraction": ("DistilBertModel", "feature-extraction"),
+    # transformers 4.x only (tox -e crosscheck-qa): transformers 5 has no such pipeline.
+    "question_answering": ("DistilBertForQuestionAnswering", "question-answering"),
 }
+# The weight each task's head scale multiplies.
+SCALED_WEIGHT = {"fill_mask": "vocab_layer_norm.weight", "question_answering": "qa_outputs.weight"}
 
 
 def vocabulary_config():
@@ -72,7 +80,7 @@ def reference_tokenizer():
 
 def seeded_model(task, seed, head_scale, **config_overrides):
     """A transformers model of `task` with seeded weights, its head scaled by
-    `head_scale` (the classifier kernel, or the MLM LayerNorm gain)."""
+    `head_scale` (the classifier kernel, the QA kernel, or the MLM LayerNorm gain)."""
     import torch
     import transformers
     from transformers import DistilBertConfig
@@ -83,9 +91,9 @@ def seeded_model(task, seed, head_scale, **config_overrides):
     model = getattr(transformers, class_name)(config).eval()
     model.config.architectures = [class_name]  # as save_pretrained writes it
     seeded_state_dict(model, seed, keep=("vocab_projector.weight",))
-    scaled = "vocab_layer_norm.weight" if task == "fill_mask" else "classifier.weight"
-    with torch.no_grad():
-        model.state_dict()[scaled].mul_(head_scale)
+    if task != "feature_extraction":  # no head
+        with torch.no_grad():
+            model.state_dict()[SCALED_WEIGHT.get(task, "classifier.weight")].mul_(head_scale)
     # The MLM projection is the word embedding (tied): stored once.
     state = {
         name: t.detach().numpy().astype(np.float32)
@@ -210,3 +218,61 @@ register(
         ranked=False,
     ),
 )
+
+
+EMBEDDING_ATOL = 1e-5
+EMBEDDING_REASON = "float32 token states (agreeing to ~1e-6) pooled and L2-normalized in float32 on CPU: rounding only"
+FEATURE_EXTRACTION_CALLS = [
+    (TEXTS, {"pooling": "mean", "normalize": True}),  # all-MiniLM-L6-v2's recipe
+    (TEXTS, {"pooling": "mean", "normalize": False}),
+    (TEXTS[:3], {"pooling": "cls", "normalize": True}),
+    (TEXTS, {"pooling": "max", "normalize": False}),
+    (TEXTS[2:3], {"pooling": "max", "normalize": True}),
+]
+
+
+def pooled_embeddings(token_states, pooling, normalize):
+    """sentence-transformers' `Pooling` (`mean` over real tokens, `cls`,
+    `max`) and `Normalize`, in torch float32 as there, on one text's
+    `feature-extraction` output `[1, tokens, dim]` (a single text has no
+    padding, so every token is real)."""
+    import torch
+
+    states = torch.tensor(token_states, dtype=torch.float32)
+    mask = torch.ones(states.shape[:2], dtype=torch.float32).unsqueeze(-1).expand(states.size())
+    if pooling == "cls":
+        pooled = states[:, 0]
+    elif pooling == "mean":
+        pooled = torch.sum(states * mask, 1) / torch.clamp(mask.sum(1), min=1e-9)
+    else:
+        pooled = torch.max(torch.where(mask == 0, torch.tensor(-1e9), states), 1)[0]
+    if normalize:
+        pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+    return pooled[0].numpy()
+
+
+def build_feature_extraction_case(case):
+    import json
+
+    model, weights = seeded_model("feature_extraction", seed_for(case.case_id), None)
+    reference = reference_pipeline("feature_extraction", model)
+    outputs = {}
+    for number, (texts, kwargs) in enumerate(FEATURE_EXTRACTION_CALLS):
+        embeddings = [pooled_embeddings(reference(text), **kwargs) for text in texts]
+        outputs[f"call_{number:02d}/embeddings"] = GoldenOutput(
+            np.stack(embeddings).astype(np.float32), EMBEDDING_ATOL, 0.0, EMBEDDING_REASON
+        )
+    return Golden(
+        case_id=case.case_id,
+        kind=case.kind,
+        provenance={"task": "feature_extraction", "hf_class": "DistilBertModel", "pipeline": "feature-extraction"},
+        config=hf_config_dict(model.config) | {"pipeline_vocabulary": vocabulary_config()},
+        inputs={
+            "calls": [json.dumps([{"inputs": t, "kwargs": k} for t, k in FEATURE_EXTRACTION_CALLS], ensure_ascii=False)]
+        },
+        outputs=outputs,
+        weights=weights,
+    )
+
+
+register("pipeline_feature_extraction", "pipeline", build_feature_extraction_case)
