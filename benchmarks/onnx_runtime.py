@@ -6,7 +6,8 @@ sequence classifier, float32 and int8:
   * ONNX Runtime on our export (`export(format="onnx")`, `int8=True`);
   * ONNX Runtime on optimum's export of the same checkpoint
     (`optimum.exporters.onnx.main_export`), int8 by optimum's `ORTQuantizer`
-    (dynamic, int8 weights per tensor: what `int8=True` asks of ONNX Runtime);
+    (dynamic, int8 weights per tensor; `int8=True` asks ONNX Runtime for the
+    same kernels with 7-bit weights per column, see export/onnx.py);
   * transformers eager on torch (int8: `torch.ao.quantization.quantize_dynamic`
     of every Linear).
 Each forward is the fastest of `--repeats` after warm-up (noise on a shared
