@@ -13,8 +13,9 @@ sequence classifier, float32 and int8:
 Each forward is the fastest of `--repeats` after warm-up (noise on a shared
 machine only adds time), the three sides timed in turns, at batch x length
 tokens, every session and torch with the same thread count; beside it, the
-median and range over the rounds of optimum's time / ours in the same round. The max abs difference from transformers float32 is
-recorded beside each. Writes reports/bench_onnx.json and .md, CPU named.
+median and range over the rounds of optimum's time / ours in the same
+round. The max abs difference from transformers float32 is recorded beside
+each. Writes reports/bench_onnx.json and .md, CPU named.
 """
 
 import json
