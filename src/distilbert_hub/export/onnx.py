@@ -102,22 +102,35 @@ class GraphBuilder:
         return self.node("Mul", [times, half], f"{name}/gelu")
 
     def embeddings(self, input_ids, embedding_layer, word_table):
+        """The embeddings' output as [tokens, hidden] (see `backbone`)."""
         positions = self.weight("embeddings.position_embedding", embedding_layer.position_embedding)
-        shape = self.node("Shape", [input_ids], "embeddings/ids_shape")
-        length = self.node(
-            "Slice",
-            [shape, self.constant("embeddings/one", [1], np.int64), self.constant("embeddings/two", [2], np.int64)],
-            "embeddings/length",
-        )
         zero = self.constant("embeddings/zero", [0], np.int64)
-        sliced = self.node("Slice", [positions, zero, length, zero], "embeddings/positions")
+        sliced = self.node("Slice", [positions, zero, self.length, zero], "embeddings/positions")
         words = self.node("Gather", [word_table, input_ids], "embeddings/words", axis=0)
         summed = self.node("Add", [words, sliced], "embeddings/sum")
-        return self.layer_norm(summed, embedding_layer.layer_norm, "embeddings.layer_norm")
+        normed = self.layer_norm(summed, embedding_layer.layer_norm, "embeddings.layer_norm")
+        hidden = self.constant("embeddings/tokens_shape", [-1, embedding_layer.hidden_dim], np.int64)
+        return self.node("Reshape", [normed, hidden], "embeddings/tokens")
 
-    def attention(self, x, key_is_real, attention_layer, name):
+    def sequences(self, tokens):
+        """[tokens, hidden] back to [batch, length, hidden]."""
+        if tokens not in self.sequence_of:
+            self.sequence_of[tokens] = self.node("Reshape", [tokens, self.sequence_shape], f"{tokens}/sequences")
+        return self.sequence_of[tokens]
+
+    def attention(self, x, key_bias, attention_layer, name):
         heads, head_dim, hidden = attention_layer.num_heads, attention_layer.head_dim, attention_layer.hidden_dim
-        split_shape = self.constant(f"{name}/split_shape", [0, 0, heads, head_dim], np.int64)
+        # [tokens, hidden] -> [batch, length, heads, head_dim]: the batch is inferred.
+        split_shape = self.node(
+            "Concat",
+            [
+                self.constant(f"{name}/batch", [-1], np.int64),
+                self.length,
+                self.constant(f"{name}/heads", [heads, head_dim], np.int64),
+            ],
+            f"{name}/split_shape",
+            axis=0,
+        )
 
         def heads_of(dense, label, perm):
             projected = self.dense(x, dense, f"{name}.{label}")
@@ -130,17 +143,16 @@ class GraphBuilder:
         scale = self.constant(f"{name}/scale", head_dim**-0.5)
         query = self.node("Mul", [query, scale], f"{name}/query_scaled")
         scores = self.node("MatMul", [query, key], f"{name}/scores")
-        lowest = self.constant(f"{name}/lowest", np.finfo(np.float32).min)
-        scores = self.node("Where", [key_is_real, scores, lowest], f"{name}/masked_scores")
+        scores = self.node("Add", [scores, key_bias], f"{name}/masked_scores")
         weights = self.node("Softmax", [scores], f"{name}/weights", axis=-1)
         context = self.node("MatMul", [weights, value], f"{name}/context")
         context = self.node("Transpose", [context], f"{name}/context_tokens", perm=[0, 2, 1, 3])
-        merge_shape = self.constant(f"{name}/merge_shape", [0, 0, hidden], np.int64)
+        merge_shape = self.constant(f"{name}/merge_shape", [-1, hidden], np.int64)
         context = self.node("Reshape", [context, merge_shape], f"{name}/context_merged")
         return self.dense(context, attention_layer.output_dense, f"{name}.attention_output")
 
-    def transformer_layer(self, x, key_is_real, block, name):
-        attended = self.attention(x, key_is_real, block.attention, f"{name}.attention")
+    def transformer_layer(self, x, key_bias, block, name):
+        attended = self.attention(x, key_bias, block.attention, f"{name}.attention")
         x = self.layer_norm(
             self.node("Add", [attended, x], f"{name}/attention_residual"),
             block.attention_layer_norm,
@@ -154,7 +166,24 @@ class GraphBuilder:
         )
 
     def backbone(self, input_ids, attention_mask, backbone):
-        """Every hidden state: the embeddings' output, then each block's."""
+        """Every hidden state, the embeddings' output then each block's, as
+        [tokens, hidden] (`sequences` gives them back their batch axis).
+
+        Between the blocks the graph carries the real tokens flattened, so
+        each Dense is a 2-D MatMul + Add, which ONNX Runtime runs as one Gemm
+        (the bias added in the product), and each residual Add +
+        LayerNormalization stays two kernels: ONNX Runtime would fuse their
+        3-D form into its SkipLayerNormalization, which its CPU kernel runs
+        several times slower than the pair."""
+        self.ids_shape = self.node("Shape", [input_ids], "ids_shape")
+        self.length = self.node(
+            "Slice",
+            [self.ids_shape, self.constant("one", [1], np.int64), self.constant("two", [2], np.int64)],
+            "length",
+        )
+        hidden = self.constant("hidden", [backbone.hidden_dim], np.int64)
+        self.sequence_shape = self.node("Concat", [self.ids_shape, hidden], "sequence_shape", axis=0)
+        self.sequence_of = {}
         word_table = self.weight("embeddings.token_embedding", backbone.embeddings.token_embedding)
         key_is_real = self.node(
             "Unsqueeze",
@@ -164,9 +193,15 @@ class GraphBuilder:
             ],
             "mask/keys",
         )  # [batch, 1, 1, length]
+        # Made once and added to every layer's scores: 0 on real keys, float32's
+        # lowest on padding, which absorbs any score (lowest + s rounds back to
+        # lowest), so the softmax sees what transformers' masking gives. A
+        # broadcast Add costs ONNX Runtime less than a Where on the scores.
+        lowest = self.constant("mask/lowest", np.finfo(np.float32).min)
+        key_bias = self.node("Where", [key_is_real, self.constant("mask/zero", 0.0), lowest], "mask/key_bias")
         states = [self.embeddings(input_ids, backbone.embeddings, word_table)]
         for i, block in enumerate(backbone.transformer_layers):
-            states.append(self.transformer_layer(states[-1], key_is_real, block, f"transformer_layer_{i}"))
+            states.append(self.transformer_layer(states[-1], key_bias, block, f"transformer_layer_{i}"))
         return states, word_table
 
     def first_token(self, x, name):
@@ -213,8 +248,8 @@ def head_outputs(builder, model, states, word_table):
     from distilbert_hub.distilbert_text_classifier import DistilBertTextClassifier
     from distilbert_hub.distilbert_token_classifier import DistilBertTokenClassifier
 
-    last = states[-1]
     b = builder
+    last = b.sequences(states[-1])
     if isinstance(model, DistilBertBackbone):
         return {"last_hidden_state": last}
     if isinstance(model, (DistilBertTextClassifier, DistilBertMultipleChoice)):
@@ -308,7 +343,7 @@ def build_model(model, backbone, hidden_states=False, untie_projector=False):
         )
         outputs["logits"] = b.node("Reshape", [outputs["logits"], batch_choices], "choices/logits")
     if hidden_states:
-        outputs |= {f"hidden_states.{i}": state for i, state in enumerate(states)}
+        outputs |= {f"hidden_states.{i}": b.sequences(state) for i, state in enumerate(states)}
 
     # Graph outputs get their public names through Identity nodes.
     output_infos = []
@@ -333,7 +368,15 @@ def build_model(model, backbone, hidden_states=False, untie_projector=False):
 
 def quantize_int8(source, target):
     """ONNX Runtime's dynamic quantization: int8 weights of every MatMul
-    (the heads' included), activations quantized per batch at run time."""
+    (the heads' included), activations quantized per batch at run time.
+
+    The weights take 7 bits (`reduce_range`): on x86 CPUs without VNNI
+    (AVX2), ONNX Runtime multiplies uint8 activations by int8 weights with
+    instructions that saturate a pair's sum at int16, which a full 8-bit
+    weight range overflows (relative error 0.40 on the QA golden, AMD EPYC
+    AVX2); 7-bit weights never do, on any CPU. One scale per output column
+    (`per_channel`) wins back the bit's precision; neither changes the
+    kernels ONNX Runtime runs."""
     try:
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError as error:
@@ -344,7 +387,7 @@ def quantize_int8(source, target):
     advice = QuantizerAdvice()
     root.addFilter(advice)
     try:
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, reduce_range=True, per_channel=True)
     finally:
         root.removeFilter(advice)
 
