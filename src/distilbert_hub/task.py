@@ -7,7 +7,7 @@ import numpy as np
 
 from distilbert_hub.distilbert_backbone import DistilBertBackbone, quantized_policy_map
 from distilbert_hub.functional_model import FunctionalModel
-from distilbert_hub.layers.first_token_read import first_token_read_only
+from distilbert_hub.inference import strategy_for
 
 
 def is_raw(x):
@@ -45,8 +45,8 @@ class Task(FunctionalModel):
     predicts_by_length = False
     # The head reads only the first token of the backbone's output (`[:, 0]`),
     # so `predict` may skip the work for the other positions
-    # (`first_token_read.tokens_for`). A subclass whose head reads other
-    # positions sets it False.
+    # (`distilbert_hub.inference`). A subclass whose head reads other
+    # positions leaves it False.
     reads_first_token_only = False
 
     def __init_subclass__(cls, **kwargs):
@@ -257,9 +257,10 @@ class Task(FunctionalModel):
         (rounded up to a multiple of 16, to bound jax and tensorflow
         retracing); outputs come back in the caller's order.
 
-        The classifiers' `predict` computes the last layer at the first token
-        only, which is all their heads read, and on torch the other layers on
-        the real tokens only (`first_token_read.tokens_for`)."""
+        `predict` and `predict_on_batch` run the backbone through an inference
+        strategy (`distilbert_hub.inference.strategy_for`): for the
+        classifiers the last layer at the first token only, which is all their
+        heads read; on torch, torch's kernels (and the real tokens only)."""
         lazy, raw = is_lazy(x) or is_raw(x), is_raw(x)
         if raw and self.preprocessor is not None and self.predicts_by_length:
             return self._predict_by_length(x, batch_size or 32, kwargs.get("verbose", "auto"))
@@ -268,10 +269,9 @@ class Task(FunctionalModel):
             return keras.Model.predict(self, x, None if raw else batch_size, *args, **kwargs)
 
     def predict_step(self, *args, **kwargs):
-        # jax's takes (state, data), the others (data).
-        if not self.reads_first_token_only:
-            return super().predict_step(*args, **kwargs)
-        with first_token_read_only(self.backbone):
+        # jax's takes (state, data), the others (data). The strategy holds for
+        # the step's trace (jax, tensorflow) or run (torch).
+        with self.backbone.inference(strategy_for(self.reads_first_token_only)):
             return super().predict_step(*args, **kwargs)
 
     def _predict_by_length(self, x, batch_size, verbose):
