@@ -8,7 +8,7 @@ import keras
 import pytest
 
 import distilbert_hub as hub
-from distilbert_hub.inference import TorchKernels, strategy_for
+from distilbert_hub.inference import strategy_for
 from harness.compare import assert_all_match
 from harness.golden import case_ids, load_case
 from harness.inference_runs import compare_backbone_case, compare_head_case, int8_kernel_error, strategies_for

@@ -127,10 +127,8 @@ class DistilBertBackbone(FunctionalModel):
         )
         # A functional model keeps a float32 policy whatever `dtype` says;
         # set it, so get_config (and every round trip) keeps the precision.
-        if dtype is not None and not isinstance(dtype, keras.dtype_policies.DTypePolicyMap):
-            self.dtype_policy = keras.dtype_policies.get(dtype)
-        elif dtype is not None:
-            self._dtype_policy = dtype
+        if dtype is not None:
+            self.dtype_policy = dtype
         warn_if_bf16_is_emulated(self.embeddings.dtype_policy)
 
         # === Config ===
@@ -167,7 +165,9 @@ class DistilBertBackbone(FunctionalModel):
         strategy = self._inference_strategy
         if strategy is None or training:
             return super().call(inputs, training=training, mask=mask)
-        token_ids, padding_mask = (keras.ops.convert_to_tensor(inputs[k], "int32") for k in ("token_ids", "padding_mask"))
+        token_ids, padding_mask = (
+            keras.ops.convert_to_tensor(inputs[k], "int32") for k in ("token_ids", "padding_mask")
+        )
         return strategy.forward(self, token_ids, padding_mask)
 
     def predict_step(self, *args, **kwargs):

@@ -106,6 +106,8 @@ def dense(layer, x):
     """`layer(x)` for a Dense layer without activation, in one torch kernel where one applies."""
     import torch
 
+    if layer.activation is not keras.activations.linear:
+        return layer(x)
     if layer.quantization_mode == "int8" and integer_gemm_applies(layer, x):
         return int8_dense(layer, x)
     mixed = layer.compute_dtype != layer.variable_dtype
