@@ -35,7 +35,7 @@ def batch_errors(model, lazy):
 
     Private Keras API: `Variable._value` (jax). No public API reattaches a
     value Keras detached mid-loop (`assign` needs the value to be there);
-    tests/test_data_sources.py::test_keras_private_api_the_batch_errors_use
+    tests/test_keras_private_api.py::test_jax_variables_keep_their_value_in_value
     fails on a Keras release that renames it.
     """
     if not lazy:

@@ -258,6 +258,8 @@ class DistilBertBackbone(FunctionalModel):
         with one_garbage_collection():
             for layer in layers:
                 merged = keras.ops.convert_to_numpy(layer.kernel)
+                # Private Keras API (no public way to take LoRA off a Dense);
+                # guarded by tests/test_keras_private_api.py.
                 layer._tracker.unlock()
                 del layer.lora_kernel_a
                 del layer.lora_kernel_b
