@@ -129,11 +129,10 @@ def task_from_golden(golden, dtype=None):
 
 
 def run_head_case(golden, task=None):
-    """The task's outputs through `predict_on_batch`, the path of `predict`
-    (where the classifiers skip the tokens their heads do not read,
-    `first_token_read.tokens_for`)."""
+    """The task's outputs through the reference layers (`predict`'s
+    inference strategies run them in harness/inference_runs.py)."""
     task = task or task_from_golden(golden)
-    outputs = task.predict_on_batch(dict(golden.inputs))
+    outputs = task(dict(golden.inputs), training=False)
     if not isinstance(outputs, dict):
         outputs = {"logits": outputs}
     return {name: keras.ops.convert_to_numpy(value) for name, value in outputs.items()}

@@ -1,8 +1,9 @@
 """The classifiers' `predict` skips the tokens their heads do not read
-(`first_token_read.tokens_for`): the last layer runs the first token only on
+(`distilbert_hub.inference`: `FirstTokenOnly`, and `TorchKernels` with
+`first_token_only` on torch): the last layer runs the first token only on
 every backend, the other layers the real tokens only on torch. It must give
-what `__call__` (the reference's padded path) gives, in every precision and
-setup, and skip exactly that work."""
+what `__call__` (the reference layers) gives, in every precision and setup,
+and skip exactly that work."""
 
 import keras
 import numpy as np
@@ -93,13 +94,22 @@ def test_predict_sees_every_token(tiny_tokenizer):
 
 @pytest.fixture
 def dense_rows(monkeypatch):
-    """(layer path, rows of its input) for every `DistilBertDense.call`, traced or eager."""
+    """(layer path, rows of its input) for every Dense of the backbone, traced
+    or eager: Keras' `Dense.call` or the torch strategy's kernel."""
+    from distilbert_hub.inference import torch_kernels
     from distilbert_hub.layers.distilbert_dense import DistilBertDense
 
     def record(layer, x, **kwargs):
         return layer.path, int(np.prod(x.shape[:-1]))
 
-    return record_calls(monkeypatch, DistilBertDense, "call", record)
+    calls, kernel = record_calls(monkeypatch, DistilBertDense, "call", record), torch_kernels.dense
+
+    def dense(layer, x):
+        calls.append(record(layer, x))
+        return kernel(layer, x)
+
+    monkeypatch.setattr(torch_kernels, "dense", dense)
+    return calls
 
 
 SUBLAYERS = ("query", "key", "value", "attention_output", "intermediate", "output")
@@ -157,7 +167,7 @@ def test_a_batch_whose_first_token_is_padding_keeps_the_padded_batch_but_the_fir
 
 @torch_only
 def test_a_batch_without_padding_packs_nothing(tiny_tokenizer, dense_rows, monkeypatch):
-    from distilbert_hub.layers.first_token_read import RealTokens
+    from distilbert_hub.inference.torch_kernels import RealTokens
 
     packed = record_calls(monkeypatch, RealTokens, "pack")
     task = hub.DistilBertTextClassifier(tiny_backbone_for(tiny_tokenizer), num_classes=2)
@@ -171,12 +181,15 @@ def test_a_batch_without_padding_packs_nothing(tiny_tokenizer, dense_rows, monke
 
 @torch_only
 @pytest.mark.parametrize("setup", ["float32", "mixed_bfloat16"])
-def test_float32_attention_on_real_tokens_is_torchs_fused_kernel(tiny_tokenizer, monkeypatch, setup):
-    from distilbert_hub.layers.first_token_read import RealTokens
+def test_float32_attention_is_torchs_flash_kernel(tiny_tokenizer, monkeypatch, setup):
+    """Only the flash kernel is allowed: float32 attention (the real tokens'
+    and the last layer's single query) must not fall back to the MATH one."""
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    fused = record_calls(monkeypatch, RealTokens, "attend")
+    fused = record_calls(monkeypatch, torch.nn.functional, "scaled_dot_product_attention", lambda *a, **k: 1)
     task = task_with_spread_weights(tiny_tokenizer, "text_classifier", setup)
-    task.predict_on_batch(mixed_length_inputs(task.backbone.vocabulary_size))
-    # mixed precision keeps the explicit attention, whose softmax runs in float32
-    # the last layer's single query takes the explicit attention too
-    assert len(fused) == (task.backbone.num_layers - 1 if setup == "float32" else 0)
+    with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+        task.predict_on_batch(mixed_length_inputs(task.backbone.vocabulary_size))
+    # mixed precision keeps the reference attention, whose softmax runs in float32
+    assert len(fused) == (task.backbone.num_layers if setup == "float32" else 0)

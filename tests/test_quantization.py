@@ -118,17 +118,16 @@ def test_int8_inference_on_torch_uses_the_integer_gemm_with_identical_outputs(ti
 
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="the integer GEMM path exists only on torch's CPU")
-def test_the_integer_gemm_applies_the_activation_and_survives_rows_at_the_quantizers_epsilon(integer_gemm_calls):
+def test_the_integer_gemm_survives_rows_at_the_quantizers_epsilon(integer_gemm_calls):
     """A zero row and rows a few times the abs-max quantizer's epsilon (a
-    padded position, a dead unit) scale as in Keras' path, compared relative
-    to their size (zero biases keep them small), and a Dense built with an
-    activation applies it."""
+    padded position, a dead unit) scale as in Keras' int8 Dense, compared
+    relative to their size (zero biases keep them small)."""
     import torch
 
-    from distilbert_hub.layers.distilbert_dense import DistilBertDense
+    from distilbert_hub.inference.torch_kernels import dense
 
     rng = np.random.default_rng(0)
-    layer = DistilBertDense(5, activation="relu")
+    layer = keras.layers.Dense(5)
     layer.build((None, 8))
     layer.set_weights([rng.normal(0, 0.5, (8, 5)).astype("float32"), np.zeros(5, "float32")])
     layer.quantize("int8")
@@ -136,12 +135,10 @@ def test_the_integer_gemm_applies_the_activation_and_survives_rows_at_the_quanti
     x[1] = 0.0
     x[2] = 3 * keras.config.epsilon() * np.sign(x[2])
     with torch.no_grad():
-        fast = keras.ops.convert_to_numpy(layer(x))
-    with torch.enable_grad():
-        reference = keras.ops.convert_to_numpy(layer(x))
+        fast = keras.ops.convert_to_numpy(dense(layer, keras.ops.convert_to_tensor(x)))
+    reference = keras.ops.convert_to_numpy(layer(x))
     assert integer_gemm_calls, "the integer GEMM did not run"
-    assert np.isfinite(fast).all() and (fast >= 0).all() and (fast == 0).any()
-    assert (fast[2] > 0).any()
+    assert np.isfinite(fast).all() and (fast[1] == 0).all() and (fast[2] != 0).any()
     np.testing.assert_allclose(fast, reference, rtol=1e-5, atol=1e-12)
 
 
@@ -189,18 +186,18 @@ def test_lora_is_not_merged_into_int8_kernels(tiny_tokenizer):
 
 
 @pytest.mark.parametrize("operation", ["quantize", "merge_lora_weights"])
-def test_deleting_variables_collects_garbage_once(tiny_tokenizer, monkeypatch, operation):
-    """Keras runs gc.collect() per deleted variable (0.19 s each in a test
-    process); `one_garbage_collection` runs it once at the end."""
+def test_deleting_variables_walks_only_new_objects_then_collects_once(tiny_tokenizer, monkeypatch, operation):
+    """Keras runs a full gc.collect() per deleted variable; within
+    `one_garbage_collection` the objects alive before are frozen out of its
+    reach, and one collection at the end sees everything."""
     import gc
 
-    calls = record_calls(monkeypatch, gc, "collect")
+    frozen = record_calls(monkeypatch, gc, "collect", lambda *args: gc.get_freeze_count() > 0)
     backbone = tiny_backbone_for(tiny_tokenizer)
     if operation == "quantize":
         backbone.quantize("int8")
     else:
         backbone.enable_lora(2)
         backbone.merge_lora_weights()
-    assert calls == [()], f"{operation}: {len(calls)} collections"
-    gc.collect()
-    assert len(calls) == 2, "gc.collect was not restored"
+    assert len(frozen) > 1 and all(frozen[:-1]) and frozen[-1] is False, frozen
+    assert gc.get_freeze_count() == 0, "gc.unfreeze was not called"

@@ -1,8 +1,11 @@
+import contextlib
+
 import keras
 
 from distilbert_hub import preset_utils
 from distilbert_hub.functional_model import CheckedFunctional, FunctionalModel, one_garbage_collection
 from distilbert_hub.hardware import warn_if_bf16_is_emulated
+from distilbert_hub.inference import strategy_for
 from distilbert_hub.input_checks import check_token_inputs
 from distilbert_hub.layers.distilbert_embedding import DistilBertEmbedding
 from distilbert_hub.layers.distilbert_transformer_layer import (
@@ -125,10 +128,8 @@ class DistilBertBackbone(FunctionalModel):
         )
         # A functional model keeps a float32 policy whatever `dtype` says;
         # set it, so get_config (and every round trip) keeps the precision.
-        if dtype is not None and not isinstance(dtype, keras.dtype_policies.DTypePolicyMap):
-            self.dtype_policy = keras.dtype_policies.get(dtype)
-        elif dtype is not None:
-            self._dtype_policy = dtype
+        if dtype is not None:
+            self.dtype_policy = dtype
         warn_if_bf16_is_emulated(self.embeddings.dtype_policy)
 
         # === Config ===
@@ -143,6 +144,37 @@ class DistilBertBackbone(FunctionalModel):
         self.activation = activation
         self.sinusoidal_position_embedding = sinusoidal_position_embedding
         self._finish_init()
+
+    # The strategy `predict_step` hands over for one step (`inference`); None
+    # runs the reference layers.
+    _inference_strategy = None
+
+    @contextlib.contextmanager
+    def inference(self, strategy):
+        """Within this block the backbone's inference calls (also from a task's
+        graph) compute its output with `strategy`, a
+        `distilbert_hub.inference.InferenceStrategy` (None: the reference
+        layers). Calls with `training=True` always run the reference."""
+        previous = self._inference_strategy
+        object.__setattr__(self, "_inference_strategy", strategy)
+        try:
+            yield
+        finally:
+            object.__setattr__(self, "_inference_strategy", previous)
+
+    def call(self, inputs, training=None, mask=None):
+        strategy = self._inference_strategy
+        if strategy is None or training:
+            return super().call(inputs, training=training, mask=mask)
+        token_ids, padding_mask = (
+            keras.ops.convert_to_tensor(inputs[k], "int32") for k in ("token_ids", "padding_mask")
+        )
+        return strategy.forward(self, token_ids, padding_mask)
+
+    def predict_step(self, *args, **kwargs):
+        # jax's takes (state, data), the others (data).
+        with self.inference(strategy_for(reads_first_token_only=False)):
+            return super().predict_step(*args, **kwargs)
 
     @property
     def token_embedding(self):
@@ -221,6 +253,8 @@ class DistilBertBackbone(FunctionalModel):
         with one_garbage_collection():
             for layer in layers:
                 merged = keras.ops.convert_to_numpy(layer.kernel)
+                # Private Keras API (no public way to take LoRA off a Dense);
+                # guarded by tests/test_keras_private_api.py.
                 layer._tracker.unlock()
                 del layer.lora_kernel_a
                 del layer.lora_kernel_b

@@ -93,7 +93,10 @@ def _read_vocabulary(vocabulary):
 
 
 def _in_safe_mode():
-    """Whether Keras is deserializing with safe_mode=True (the default of load_model)."""
+    """Whether Keras is deserializing with safe_mode=True (the default of load_model).
+
+    Private Keras API: `keras.config` can enable unsafe deserialization but
+    not read the mode; guarded by tests/test_keras_private_api.py."""
     try:
         from keras.src.saving.serialization_lib import in_safe_mode
     except ImportError:  # a Keras without it: refuse file vocabularies, the safe choice

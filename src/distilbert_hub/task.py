@@ -1,29 +1,24 @@
 import collections.abc
-import contextlib
-import re
 
 import keras
 import numpy as np
 
 from distilbert_hub import preset_utils
+from distilbert_hub.data import (
+    CheckedPyDataset,
+    IteratedBatches,
+    RawTextBatches,
+    batch_errors,
+    host_values,
+    is_batch_source,
+    is_lazy,
+    is_raw,
+    text_lengths,
+    unsort,
+)
 from distilbert_hub.distilbert_backbone import DistilBertBackbone, quantized_policy_map
 from distilbert_hub.functional_model import FunctionalModel
-from distilbert_hub.layers.first_token_read import first_token_read_only
-
-
-def is_raw(x):
-    """True for text (or a tuple of text batches) that needs the preprocessor."""
-    if isinstance(x, dict) or x is None:
-        return False
-    if isinstance(x, tuple):
-        return len(x) > 0 and all(is_raw(part) for part in x)
-    if isinstance(x, (str, bytes, np.str_, np.bytes_)):
-        return True
-    if isinstance(x, np.ndarray):
-        return x.dtype.kind in "USO"
-    if isinstance(x, list):
-        return len(x) > 0 and (is_raw(x[0]) or isinstance(x[0], list))
-    return False
+from distilbert_hub.inference import strategy_for
 
 
 class Task(FunctionalModel):
@@ -43,8 +38,8 @@ class Task(FunctionalModel):
     predicts_by_length = False
     # The head reads only the first token of the backbone's output (`[:, 0]`),
     # so `predict` may skip the work for the other positions
-    # (`first_token_read.tokens_for`). A subclass whose head reads other
-    # positions sets it False.
+    # (`distilbert_hub.inference`). A subclass whose head reads other
+    # positions leaves it False.
     reads_first_token_only = False
 
     def compile(self, optimizer="auto", loss="auto", metrics="auto", weighted_metrics="auto", **kwargs):
@@ -164,34 +159,6 @@ class Task(FunctionalModel):
         self.check_labels(y, x)
         return x, y, sample_weight
 
-    @contextlib.contextmanager
-    def _batch_errors(self, lazy):
-        """A batch refused while fit/evaluate/predict run: on jax, Keras has
-        detached the variables' values (keep references: jax arrays are
-        immutable, no copy) and they are put back; on tensorflow, Keras runs a
-        generator inside a tf.data py_func, so our error arrives wrapped in
-        an InvalidArgumentError and is raised again as itself."""
-        if not lazy:
-            yield
-            return
-        jax = keras.backend.backend() == "jax"
-        optimizer = getattr(self, "optimizer", None)  # absent before compile
-        variables = list(self.variables) + list(getattr(optimizer, "variables", None) or []) if jax else []
-        saved = [(v, v._value) for v in variables]
-        try:
-            yield
-        except BaseException as error:
-            if jax:
-                self.jax_state_sync()
-                for variable, value in saved:
-                    if variable._value is None:
-                        variable._value = value
-            if type(error).__name__ == "InvalidArgumentError":
-                ours = re.search(r"^(ValueError|TypeError): (.+)$", str(error), re.MULTILINE)
-                if ours:
-                    raise {"ValueError": ValueError, "TypeError": TypeError}[ours[1]](ours[2]) from None
-            raise
-
     def fit(self, x=None, y=None, batch_size=None, sample_weight=None, validation_data=None, shuffle=True, **kwargs):
         lazy = is_lazy(x) or is_lazy(validation_data) or is_raw(x)
         raw = is_raw(x)
@@ -207,7 +174,7 @@ class Task(FunctionalModel):
             )
         elif validation_data is not None:
             validation_data = self._data(validation_data, None, None)[0]
-        with self._batch_errors(lazy):
+        with batch_errors(self, lazy):
             return super().fit(
                 x,
                 y,
@@ -221,7 +188,7 @@ class Task(FunctionalModel):
     def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
         lazy, raw = is_lazy(x) or is_raw(x), is_raw(x)
         x, y, sample_weight = self._data(x, y, sample_weight, batch_size)
-        with self._batch_errors(lazy):
+        with batch_errors(self, lazy):
             return super().evaluate(x, y, batch_size=None if raw else batch_size, sample_weight=sample_weight, **kwargs)
 
     def predict(self, x, batch_size=None, *args, **kwargs):
@@ -231,21 +198,21 @@ class Task(FunctionalModel):
         (rounded up to a multiple of 16, to bound jax and tensorflow
         retracing); outputs come back in the caller's order.
 
-        The classifiers' `predict` computes the last layer at the first token
-        only, which is all their heads read, and on torch the other layers on
-        the real tokens only (`first_token_read.tokens_for`)."""
+        `predict` and `predict_on_batch` run the backbone through an inference
+        strategy (`distilbert_hub.inference.strategy_for`): for the
+        classifiers the last layer at the first token only, which is all their
+        heads read; on torch, torch's kernels (and the real tokens only)."""
         lazy, raw = is_lazy(x) or is_raw(x), is_raw(x)
         if raw and self.preprocessor is not None and self.predicts_by_length:
             return self._predict_by_length(x, batch_size or 32, kwargs.get("verbose", "auto"))
         x, _, _ = self._data(x, None, None, batch_size)
-        with self._batch_errors(lazy):
+        with batch_errors(self, lazy):
             return keras.Model.predict(self, x, None if raw else batch_size, *args, **kwargs)
 
     def predict_step(self, *args, **kwargs):
-        # jax's takes (state, data), the others (data).
-        if not self.reads_first_token_only:
-            return super().predict_step(*args, **kwargs)
-        with first_token_read_only(self.backbone):
+        # jax's takes (state, data), the others (data). The strategy holds for
+        # the step's trace (jax, tensorflow) or run (torch).
+        with self.backbone.inference(strategy_for(self.reads_first_token_only)):
             return super().predict_step(*args, **kwargs)
 
     def _predict_by_length(self, x, batch_size, verbose):
@@ -360,150 +327,3 @@ def check_id2label(id2label, num_classes, owner):
         if not isinstance(value, str):
             raise TypeError(f"{owner}: id2label[{key}] must be a str; got {type(value).__name__} {value!r}.")
     return {str(i): labels[str(i)] for i in range(num_classes)}
-
-
-class CheckedPyDataset(keras.utils.PyDataset):
-    """A `PyDataset` whose every batch passes through `check` (preprocessing
-    raw text and validating, per batch)."""
-
-    def __init__(self, dataset, check):
-        super().__init__(
-            workers=dataset.workers,
-            use_multiprocessing=dataset.use_multiprocessing,
-            max_queue_size=dataset.max_queue_size,
-        )
-        self.dataset, self.check = dataset, check
-
-    def __len__(self):
-        return len(self.dataset)
-
-    @property
-    def num_batches(self):
-        return self.dataset.num_batches
-
-    def __getitem__(self, index):
-        return self.check(self.dataset[index])
-
-    def on_epoch_end(self):
-        self.dataset.on_epoch_end()
-
-
-def is_lazy(x):
-    """Data whose batches are made (and checked) only as training consumes them."""
-    return isinstance(x, (keras.utils.PyDataset, collections.abc.Iterator)) or is_batch_source(x)
-
-
-def is_batch_source(x):
-    """A re-iterable, sized source of batches that Keras does not take as
-    arrays: a `tf.data.Dataset`, a `torch.utils.data.DataLoader`."""
-    module = type(x).__module__
-    return module.startswith(("tensorflow", "torch.utils.data")) and hasattr(x, "__iter__") and not hasattr(x, "shape")
-
-
-def host_values(value):
-    """A framework tensor as numpy (tf string tensors become bytes); other
-    values unchanged."""
-    if hasattr(value, "numpy") and not isinstance(value, np.ndarray):
-        return value.numpy()
-    return value
-
-
-class IteratedBatches(keras.utils.PyDataset):
-    """A re-iterable batch source (tf.data, DataLoader) as a PyDataset of its
-    length. Batches are served in the source's own order whatever index Keras
-    asks for (Keras may shuffle or peek), restarting the source when it is
-    exhausted, so every `len(source)` calls see every batch once and the
-    source's own shuffling holds."""
-
-    def __init__(self, source):
-        super().__init__()
-        self.source, self._iterator = source, None
-        try:
-            self._length = len(source)
-        except TypeError:
-            cardinality = int(source.cardinality()) if hasattr(source, "cardinality") else -1
-            if cardinality < 0:
-                raise ValueError(
-                    f"{type(source).__name__}: a data source of unknown length; pass a generator with "
-                    "steps_per_epoch instead."
-                ) from None
-            self._length = cardinality
-
-    def __len__(self):
-        return self._length
-
-    def __getitem__(self, index):
-        try:
-            return next(self._iterator)
-        except (StopIteration, TypeError):  # exhausted, or not started
-            self._iterator = iter(self.source)
-            return next(self._iterator)
-
-
-def text_lengths(x, count):
-    """Characters per example (segments summed): the order to group by."""
-    if isinstance(x, tuple):
-        return sum(text_lengths(part, count) for part in x)
-    lengths = np.zeros(count, dtype=np.int64)
-    for i, example in enumerate(x):
-        if isinstance(example, (list, tuple)):  # multiple choice: the choices' texts
-            lengths[i] = sum(len(part) for part in example)
-        else:
-            lengths[i] = len(example)
-    return lengths
-
-
-def unsort(values, order):
-    """Rows computed in `order`, put back in the caller's order."""
-    restored = np.empty_like(values)
-    restored[order] = values
-    return restored
-
-
-def _take(values, indices):
-    """`values[indices]` for arrays, lists and tuples of segments."""
-    if values is None:
-        return None
-    if isinstance(values, tuple):
-        return tuple(_take(part, indices) for part in values)
-    if isinstance(values, dict):
-        return {key: _take(part, indices) for key, part in values.items()}
-    if isinstance(values, np.ndarray):
-        return values[indices]
-    return [values[i] for i in indices]
-
-
-class RawTextBatches(keras.utils.PyDataset):
-    """Raw examples (texts, pairs, word lists, QA pairs, with their labels)
-    turned into model inputs one batch at a time, so memory does not grow
-    with the data and the masked LM masks each batch afresh. With `shuffle`
-    the examples are reshuffled every epoch (numpy's global seed, which
-    `keras.utils.set_random_seed` sets, makes it reproducible)."""
-
-    def __init__(self, x, y, sample_weight, batch_size, shuffle, prepare):
-        super().__init__()
-        if isinstance(x, (str, bytes, np.str_, np.bytes_)) or (
-            isinstance(x, tuple) and all(isinstance(part, (str, bytes)) for part in x)
-        ):
-            x, y = ([x] if not isinstance(x, tuple) else tuple([part] for part in x)), (None if y is None else [y])
-        self.x, self.y, self.sample_weight, self.prepare = x, y, sample_weight, prepare
-        self.count = len(x[0]) if isinstance(x, tuple) else len(x)
-        for name, values in (("labels", y), ("sample weights", sample_weight)):
-            if values is not None and len(values) != self.count:
-                raise ValueError(f"{len(values)} {name} for {self.count} examples.")
-        if self.count == 0:
-            raise ValueError("no examples: the data is empty.")
-        self.batch_size, self.shuffle = int(batch_size), shuffle
-        self._rng = np.random.default_rng(np.random.randint(2**31))
-        self.order = self._rng.permutation(self.count) if shuffle else np.arange(self.count)
-
-    def __len__(self):
-        return -(-self.count // self.batch_size)
-
-    def __getitem__(self, index):
-        indices = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        return self.prepare(_take(self.x, indices), _take(self.y, indices), _take(self.sample_weight, indices))
-
-    def on_epoch_end(self):
-        if self.shuffle:
-            self.order = self._rng.permutation(self.count)

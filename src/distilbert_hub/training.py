@@ -98,7 +98,9 @@ class TorchAdamW(keras.optimizers.Optimizer):
 
     def _get_current_learning_rate(self):
         # Keras reads a schedule at the micro-batch count; torch's scheduler
-        # steps once per update (`self.iterations` counts updates).
+        # steps once per update (`self.iterations` counts updates). Private
+        # Keras hooks (no public per-update schedule hook); guarded by
+        # tests/test_keras_private_api.py.
         if isinstance(self._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
             return self._learning_rate(self.iterations)
         return super()._get_current_learning_rate()

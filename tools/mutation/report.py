@@ -130,12 +130,6 @@ EQUIVALENT = [
         "equivalent",
         "`warnings.filterwarnings` matches its message pattern case-insensitively",
     ),
-    (
-        r"return super\(\)\.call\((None, )?training=training\)",
-        "other tier",
-        "`DistilBertDense`'s jax and tensorflow branch: the mutation run is on torch; "
-        "`tox -e jax` and `-e tensorflow` run every golden through it",
-    ),
 ]
 OTHER_TIERS = re.compile(r"distilbert_hub\.convert\.__main__|hf_config_updates|export_to_transformers")
 OTHER_TIERS_WHY = (

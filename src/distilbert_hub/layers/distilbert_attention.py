@@ -5,20 +5,39 @@ import numpy as np
 from keras import ops
 
 from distilbert_hub.layers.distilbert_dense import DistilBertDense
-from distilbert_hub.layers.first_token_read import EVERY_TOKEN
 from distilbert_hub.layers.initializers import weight_initializer
-from distilbert_hub.layers.sublayer_call import call_sublayer
+
+
+def eager_attention_forward(module, query, key, value, padding_mask, training=None):
+    """transformers' `eager_attention_forward`: `[batch, heads, query_length,
+    head_dim]` queries over `[batch, heads, key_length, head_dim]` keys and
+    values -> `[batch, query_length, heads, head_dim]`.
+
+    The scores and the softmax run in float32 whatever the compute dtype (the
+    reference's softmax under mixed precision); keys at padding get the
+    float32 lowest value, which is what transformers' additive mask adds.
+    """
+    # Take the dot product between "query" and "key" to get the raw attention scores.
+    attn_weights = ops.matmul(query, ops.transpose(key, (0, 1, 3, 2)))
+    attn_weights = ops.cast(attn_weights, "float32") * module.scaling
+
+    if padding_mask is not None:
+        key_is_real = ops.cast(padding_mask, "bool")[:, None, None, :]
+        attn_weights = ops.where(key_is_real, attn_weights, np.finfo("float32").min)
+
+    with warnings.catch_warnings():
+        # Keras warns on a softmax over one element; one key is a valid (one-token) sequence.
+        warnings.filterwarnings("ignore", "You are using a softmax over axis")
+        attn_weights = ops.softmax(attn_weights, axis=-1)
+    attn_weights = module.dropout_layer(ops.cast(attn_weights, value.dtype), training=training)
+
+    attn_output = ops.matmul(attn_weights, value)
+    return ops.transpose(attn_output, (0, 2, 1, 3))
 
 
 @keras.saving.register_keras_serializable(package="distilbert_hub")
 class DistilBertAttention(keras.layers.Layer):
-    """Multi-head self-attention of `transformers`' `DistilBertSelfAttention`.
-
-    Queries are scaled by `1 / sqrt(head_dim)`; keys at padding positions get a
-    score of the dtype's lowest value before the softmax, which is what the
-    reference's additive mask does. The softmax runs in float32 under mixed
-    precision.
-    """
+    """transformers' `DistilBertSelfAttention` (q_lin, k_lin, v_lin, out_lin)."""
 
     def __init__(self, num_heads, hidden_dim, dropout=0.0, **kwargs):
         super().__init__(**kwargs)
@@ -28,13 +47,11 @@ class DistilBertAttention(keras.layers.Layer):
         if self.hidden_dim % self.num_heads:
             raise ValueError(f"num_heads={self.num_heads} must divide hidden_dim={self.hidden_dim} evenly.")
         self.head_dim = self.hidden_dim // self.num_heads
+        self.scaling = self.head_dim**-0.5
 
         def dense(name):
             return DistilBertDense(
-                self.hidden_dim,
-                kernel_initializer=weight_initializer(),
-                dtype=self.dtype_policy,
-                name=name,
+                self.hidden_dim, kernel_initializer=weight_initializer(), dtype=self.dtype_policy, name=name
             )
 
         self.query_dense = dense("query")
@@ -48,53 +65,24 @@ class DistilBertAttention(keras.layers.Layer):
             layer.build(hidden_states_shape)
         self.built = True
 
-    def _split_heads(self, x):
-        batch, length = ops.shape(x)[0], ops.shape(x)[1]
-        x = ops.reshape(x, (batch, length, self.num_heads, self.head_dim))
-        return ops.transpose(x, (0, 2, 1, 3))
+    def call(self, hidden_states, padding_mask=None, training=None):
+        # hidden_states: [batch, length, hidden_dim]; padding_mask: [batch, length], 1 at real tokens.
+        input_shape = ops.shape(hidden_states)[:-1]
+        hidden_shape = (*input_shape, self.num_heads, self.head_dim)
 
-    def call(self, hidden_states, padding_mask=None, training=None, tokens=EVERY_TOKEN):
-        """`tokens` (from `first_token_read.tokens_for`): `hidden_states` are
-        `tokens.pack(...)`'s, and the outputs are at `tokens.queries(...)`."""
-        query = tokens.unpack_queries(call_sublayer(self.query_dense, tokens.queries(hidden_states)))
-        key = tokens.unpack(call_sublayer(self.key_dense, hidden_states))
-        value = tokens.unpack(call_sublayer(self.value_dense, hidden_states))
-        if tokens.fused_attention and self.compute_dtype == "float32":
-            context = tokens.attend(query, key, value, self.num_heads, self.head_dim**-0.5)
-        else:  # the reference's attention; reduced precision keeps its float32 softmax
-            context = self._attend(query, key, value, padding_mask, training)
-        return call_sublayer(self.output_dense, tokens.pack_queries(context))
+        # get all proj: [batch, heads, length, head_dim]
+        query_layer = ops.transpose(ops.reshape(self.query_dense(hidden_states), hidden_shape), (0, 2, 1, 3))
+        key_layer = ops.transpose(ops.reshape(self.key_dense(hidden_states), hidden_shape), (0, 2, 1, 3))
+        value_layer = ops.transpose(ops.reshape(self.value_dense(hidden_states), hidden_shape), (0, 2, 1, 3))
 
-    def _attend(self, query, key, value, padding_mask, training):
-        """`[batch, query_length, hidden]` contexts of the projected queries over the keys and values."""
-        batch, query_length = ops.shape(query)[0], ops.shape(query)[1]
-        query, key, value = self._split_heads(query), self._split_heads(key), self._split_heads(value)
-        scores = ops.matmul(query, ops.transpose(key, (0, 1, 3, 2)))
-        scores = ops.cast(scores, "float32") * (self.head_dim**-0.5)
-        if padding_mask is not None:
-            key_is_real = ops.cast(padding_mask, "bool")[:, None, None, :]
-            scores = ops.where(key_is_real, scores, np.finfo("float32").min)
-        with warnings.catch_warnings():
-            # Keras warns on a softmax over one element; one key is a valid
-            # (one-token) sequence here.
-            warnings.filterwarnings("ignore", "You are using a softmax over axis")
-            weights = ops.softmax(scores, axis=-1)
-        weights = call_sublayer(self.dropout_layer, ops.cast(weights, value.dtype), training=training)
-
-        context = ops.matmul(weights, value)
-        context = ops.transpose(context, (0, 2, 1, 3))
-        return ops.reshape(context, (batch, query_length, self.hidden_dim))
+        attn_output = eager_attention_forward(self, query_layer, key_layer, value_layer, padding_mask, training)
+        attn_output = ops.reshape(attn_output, (*input_shape, self.hidden_dim))
+        return self.output_dense(attn_output)
 
     def compute_output_shape(self, hidden_states_shape, padding_mask_shape=None):
         return hidden_states_shape
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "num_heads": self.num_heads,
-                "hidden_dim": self.hidden_dim,
-                "dropout": self.dropout,
-            }
-        )
+        config.update({"num_heads": self.num_heads, "hidden_dim": self.hidden_dim, "dropout": self.dropout})
         return config

@@ -3,7 +3,6 @@ import numpy as np
 from keras import ops
 
 from distilbert_hub.layers.initializers import weight_initializer
-from distilbert_hub.layers.sublayer_call import call_sublayer
 
 
 def sinusoidal_position_table(num_positions, dim):
@@ -91,8 +90,8 @@ class DistilBertEmbedding(keras.layers.Layer):
         embeddings = ops.where(is_padding, ops.stop_gradient(embeddings), embeddings)
         positions = ops.slice(ops.convert_to_tensor(self.position_embedding), (0, 0), (length, self.hidden_dim))
         embeddings = embeddings + ops.cast(positions, embeddings.dtype)
-        embeddings = call_sublayer(self.layer_norm, embeddings)
-        return call_sublayer(self.dropout_layer, embeddings, training=training)
+        embeddings = self.layer_norm(embeddings)
+        return self.dropout_layer(embeddings, training=training)
 
     def compute_output_shape(self, token_ids_shape):
         return tuple(token_ids_shape) + (self.hidden_dim,)

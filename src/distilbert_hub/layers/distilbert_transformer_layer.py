@@ -3,9 +3,7 @@ from keras import ops
 
 from distilbert_hub.layers.distilbert_attention import DistilBertAttention
 from distilbert_hub.layers.distilbert_dense import DistilBertDense
-from distilbert_hub.layers.first_token_read import tokens_for
 from distilbert_hub.layers.initializers import weight_initializer
-from distilbert_hub.layers.sublayer_call import call_sublayer
 
 ACTIVATIONS = ("gelu", "relu")
 
@@ -26,11 +24,9 @@ def check_activation(activation):
 
 @keras.saving.register_keras_serializable(package="distilbert_hub")
 class DistilBertTransformerLayer(keras.layers.Layer):
-    """One post-LayerNorm block of `transformers`' `TransformerBlock`.
-
-    `x = LN(x + attention(x))`, then `x = LN(x + dropout(lin2(act(lin1(x)))))`,
-    both LayerNorms with eps 1e-12.
-    """
+    """transformers' `TransformerBlock`: post-LayerNorm (eps 1e-12) self-attention
+    then feed-forward. Sublayer names map to HF's: attention_layer_norm is
+    sa_layer_norm, intermediate is ffn.lin1, output is ffn.lin2."""
 
     def __init__(
         self,
@@ -88,17 +84,19 @@ class DistilBertTransformerLayer(keras.layers.Layer):
         self.built = True
 
     def call(self, hidden_states, padding_mask=None, training=None):
-        tokens = tokens_for(self, hidden_states, padding_mask, training)
-        hidden_states = tokens.pack(hidden_states)
-        attended = call_sublayer(
-            self.attention, hidden_states, padding_mask=padding_mask, training=training, tokens=tokens
-        )
-        hidden_states = call_sublayer(self.attention_layer_norm, attended + tokens.queries(hidden_states))
-        feed_forward = call_sublayer(self.intermediate_dense, hidden_states)
-        feed_forward = apply_activation(feed_forward, self.activation)
-        feed_forward = call_sublayer(self.output_dense, feed_forward)
-        feed_forward = call_sublayer(self.output_dropout, feed_forward, training=training)
-        return tokens.unpack_output(call_sublayer(self.output_layer_norm, feed_forward + hidden_states))
+        # hidden_states: [batch, length, hidden_dim]; padding_mask: [batch, length], 1 at real tokens.
+        # Self-Attention
+        attention_output = self.attention(hidden_states, padding_mask=padding_mask, training=training)
+        attention_output = self.attention_layer_norm(attention_output + hidden_states)
+
+        # Feed Forward Network (transformers' FFN: lin1, activation, lin2, dropout)
+        ffn_output = self.intermediate_dense(attention_output)
+        ffn_output = apply_activation(ffn_output, self.activation)
+        ffn_output = self.output_dense(ffn_output)
+        ffn_output = self.output_dropout(ffn_output, training=training)
+        ffn_output = self.output_layer_norm(ffn_output + attention_output)
+
+        return ffn_output
 
     def compute_output_shape(self, hidden_states_shape, padding_mask_shape=None):
         return hidden_states_shape

@@ -1,9 +1,9 @@
 """The weight initializer of the library's layers, and a way to skip it.
 
 `from_preset` overwrites every weight right after building the model, so
-drawing 66M+ truncated-normal values first only costs time (about 2 s of a
-full-size load) and memory; inside `skip_weight_initialization()` the layers
-start from zeros instead.
+drawing 66M+ truncated-normal values first only costs time and memory
+(figures: `tox -e bench-load`); inside `skip_weight_initialization()` the
+layers start from zeros instead.
 """
 
 import contextlib

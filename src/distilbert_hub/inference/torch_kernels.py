@@ -1,0 +1,199 @@
+import keras
+import numpy as np
+from keras import ops
+
+from distilbert_hub.inference.strategy import InferenceStrategy
+from distilbert_hub.layers.distilbert_attention import eager_attention_forward
+
+
+class TorchKernels(InferenceStrategy):
+    """The backbone's blocks in torch's own kernels, eagerly (torch only):
+
+    * each Dense is one GEMM with its bias (`torch.nn.functional.linear`, as
+      `torch.nn.Linear`); Keras adds the bias in a second pass over the output;
+    * an int8-quantized Dense on CPU is an integer GEMM (`torch._int_mm`):
+      Keras takes that kernel only on CUDA and multiplies int8 as int32
+      without BLAS elsewhere. Both accumulate exactly in int32;
+    * float32 attention is torch's fused `scaled_dot_product_attention` (its
+      CPU flash kernel takes the additive padding mask); reduced precision
+      keeps the reference's attention and its float32 softmax;
+    * no `Layer.__call__` per sublayer: torch runs eagerly, and its
+      bookkeeping (signature binding, name scopes, autocast) is the larger
+      part of a short batch's time;
+    * with `first_token_only`, the layers before the last run on the real
+      tokens alone, packed as the rows of a matrix (`RealTokens`), and the
+      last one at the first token only (see `FirstTokenOnly`).
+
+    A sublayer it does not cover (mixed precision with LoRA or quantization,
+    another quantization mode) goes through Keras' `__call__`. The outputs at
+    padded positions are the reference's without `first_token_only`, zeros
+    with it.
+    """
+
+    def __init__(self, first_token_only=False):
+        self.first_token_only = bool(first_token_only)
+
+    def applies(self):
+        return keras.backend.backend() == "torch"
+
+    def forward(self, backbone, token_ids, padding_mask):
+        import torch
+
+        hidden_states = backbone.embeddings(token_ids)
+        is_real = padding_mask.bool()
+        # transformers' additive mask: the float32 lowest value at padded keys.
+        mask = torch.zeros(is_real.shape, device=is_real.device)
+        mask = mask.masked_fill_(~is_real, np.finfo("float32").min)[:, None, None, :]
+        tokens = RealTokens.of(is_real) if self.first_token_only else None
+        if tokens is not None:
+            hidden_states = tokens.pack(hidden_states)
+        blocks = backbone.transformer_layers
+        if self.first_token_only:
+            blocks = blocks[:-1]
+        for layer in blocks:
+            hidden_states = self.block(layer, hidden_states, hidden_states, is_real, mask, tokens)
+        if tokens is not None:
+            hidden_states = tokens.unpack(hidden_states)
+        if not self.first_token_only:
+            return hidden_states
+        first = self.block(backbone.transformer_layers[-1], hidden_states[:, :1], hidden_states, is_real, mask)
+        return torch.cat([first, hidden_states.new_zeros(hidden_states[:, 1:].shape)], dim=1)
+
+    def block(self, layer, queries, hidden_states, is_real, mask, tokens=None):
+        """`DistilBertTransformerLayer.call` at inference, for the rows
+        `queries` over the keys and values of `hidden_states` (packed by
+        `tokens` when given)."""
+        import torch
+
+        attention = layer.attention
+        query = dense(attention.query_dense, queries)
+        key = dense(attention.key_dense, hidden_states)
+        value = dense(attention.value_dense, hidden_states)
+        if tokens is not None:
+            query, key, value = tokens.unpack(query), tokens.unpack(key), tokens.unpack(value)
+        context = self.attend(attention, query, key, value, is_real, mask)
+        if tokens is not None:
+            context = tokens.pack(context)
+        attention_output = layer_norm(layer.attention_layer_norm, dense(attention.output_dense, context) + queries)
+
+        ffn_output = dense(layer.intermediate_dense, attention_output)
+        if layer.activation == "gelu":
+            ffn_output = torch.nn.functional.gelu(ffn_output)  # the exact erf form
+        else:
+            ffn_output = torch.nn.functional.relu(ffn_output)
+        ffn_output = dense(layer.output_dense, ffn_output)
+        return layer_norm(layer.output_layer_norm, ffn_output + attention_output)
+
+    def attend(self, attention, query, key, value, is_real, mask):
+        """`[batch, query_length, hidden_dim]` contexts of `[batch, length, hidden_dim]` projections."""
+        import torch
+
+        batch, query_length = query.shape[0], query.shape[1]
+
+        def heads(x):  # [batch, length, hidden_dim] -> [batch, heads, length, head_dim]
+            return x.reshape(batch, x.shape[1], attention.num_heads, attention.head_dim).transpose(1, 2)
+
+        if attention.compute_dtype == "float32":
+            context = torch.nn.functional.scaled_dot_product_attention(
+                heads(query), heads(key), heads(value), attn_mask=mask, scale=attention.scaling
+            ).transpose(1, 2)
+        else:
+            context = eager_attention_forward(attention, heads(query), heads(key), heads(value), is_real)
+        return context.reshape(batch, query_length, -1)
+
+
+def dense(layer, x):
+    """`layer(x)` for a Dense layer without activation, in one torch kernel where one applies."""
+    import torch
+
+    if layer.activation is not keras.activations.linear:
+        return layer(x)
+    if layer.quantization_mode == "int8" and integer_gemm_applies(layer, x):
+        return int8_dense(layer, x)
+    mixed = layer.compute_dtype != layer.variable_dtype
+    if layer.quantization_mode is not None or (mixed and layer.lora_enabled):
+        return layer(x)
+    # With LoRA the kernel is already a tensor; under mixed precision Keras'
+    # autocast reads the weights in the compute dtype, as `.to` does here.
+    kernel = layer.kernel
+    kernel = (kernel.value if isinstance(kernel, keras.Variable) else kernel).to(x.dtype)
+    bias = None if layer.bias is None else layer.bias.value.to(x.dtype)
+    return torch.nn.functional.linear(x, kernel.T, bias)
+
+
+def integer_gemm_applies(layer, x):
+    import torch
+
+    quantizer = getattr(layer, "inputs_quantizer", None)
+    return (
+        not layer.lora_enabled
+        and type(quantizer) is keras.quantizers.AbsMaxQuantizer
+        and quantizer.output_dtype == "int8"
+        and not torch.is_grad_enabled()
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+    )
+
+
+def int8_dense(layer, x):
+    """Keras' int8 Dense (abs-max per-row input scales, per-column kernel
+    scales), with the GEMM in int8 x int8 -> int32."""
+    import torch
+
+    quantizer = layer.inputs_quantizer
+    low, high = quantizer.value_range
+    inputs_scale = high / (x.abs().amax(dim=-1, keepdim=True) + quantizer.epsilon)
+    quantized = (x * inputs_scale).round_().clamp_(low, high).to(torch.int8)
+    rows = quantized.reshape(-1, quantized.shape[-1])
+    y = torch._int_mm(rows, ops.convert_to_tensor(layer.kernel)).reshape(*quantized.shape[:-1], layer.units)
+    y = y.to(x.dtype).div_(ops.convert_to_tensor(layer.kernel_scale) * inputs_scale)
+    if layer.bias is not None:
+        y = y.add_(layer.bias.value)
+    return y
+
+
+def layer_norm(layer, x):
+    """`layer(x)` for a LayerNormalization: torch's kernel in float32, as
+    `keras.ops.layer_normalization` computes it, except under mixed precision."""
+    import torch
+
+    if layer.compute_dtype != layer.variable_dtype:
+        return layer(x)
+    shape = (x.shape[-1],)
+    y = torch.nn.functional.layer_norm(
+        x.float(), shape, layer.gamma.value.float(), layer.beta.value.float(), layer.epsilon
+    )
+    return y.to(x.dtype)
+
+
+class RealTokens:
+    """The real (unpadded) tokens of a padded batch as the rows of a
+    `[tokens, features]` matrix: a batch of mixed lengths drops its padding
+    from every GEMM. Padded positions never reach a real token (their keys
+    are masked in every attention), so the real tokens' states are unchanged.
+
+    Torch only: the number of real tokens changes from batch to batch, which
+    jax and tensorflow would compile once per count.
+    """
+
+    @classmethod
+    def of(cls, is_real):
+        """None where there is no padding, or where a row's first token is
+        padding: the last layer reads that position's state, which only the
+        padded batch computes."""
+        if bool(is_real.all()) or not bool(is_real[:, 0].all()):
+            return None
+        return cls(is_real)
+
+    def __init__(self, is_real):
+        self.batch, self.length = is_real.shape
+        self.rows = is_real.reshape(-1).nonzero().squeeze(1)
+
+    def pack(self, padded):
+        """`[batch, length, features]` -> `[tokens, features]`."""
+        return padded.reshape(self.batch * self.length, -1).index_select(0, self.rows)
+
+    def unpack(self, packed):
+        """`[tokens, features]` -> `[batch, length, features]`, zeros at padding."""
+        padded = packed.new_zeros(self.batch * self.length, packed.shape[-1]).index_copy_(0, self.rows, packed)
+        return padded.reshape(self.batch, self.length, -1)

@@ -1,0 +1,56 @@
+"""Every backbone and head golden through each inference strategy that runs on
+this backend (`distilbert_hub.inference`), at the golden's tolerance; the
+reference layers run them in test_backbone_parity.py and test_head_parity.py.
+A first-token strategy is compared at position 0 and on the heads that read
+only it."""
+
+import keras
+import pytest
+
+import distilbert_hub as hub
+from distilbert_hub.inference import strategy_for
+from harness.compare import assert_all_match
+from harness.golden import case_ids, load_case
+from harness.inference_runs import compare_backbone_case, compare_head_case, int8_kernel_error, strategies_for
+from harness.runner import backbone_from_golden, model_inputs, task_from_golden
+from harness.testing import record_calls
+
+
+@pytest.mark.parametrize("case_id", case_ids(kind="backbone"))
+def test_backbone_goldens_through_every_strategy(case_id):
+    golden = load_case(case_id)
+    backbone = backbone_from_golden(golden)
+    strategies = strategies_for(None)
+    assert strategies, "every backend has a strategy (FirstTokenOnly)"
+    assert_all_match([c for s in strategies for c in compare_backbone_case(golden, s, backbone)])
+
+
+@pytest.mark.parametrize("case_id", case_ids(kind="head"))
+def test_head_goldens_through_every_strategy(case_id):
+    golden = load_case(case_id)
+    task = task_from_golden(golden)
+    strategies = strategies_for(type(task))
+    comparisons = [c for s in strategies for c in compare_head_case(golden, s, task)]
+    if not strategies:  # jax and tensorflow run the heads that read every token on the reference
+        assert strategy_for(type(task).reads_first_token_only) is None
+        return
+    assert_all_match(comparisons)
+
+
+# jax and tensorflow predict the backbone (and heads that read every token) with the reference layers.
+@pytest.mark.parametrize("reads_first_token_only", [r for r in (False, True) if strategy_for(r) is not None])
+def test_predict_runs_the_strategy_that_strategy_for_picks(monkeypatch, reads_first_token_only):
+    golden = load_case("backbone_gelu_padded")
+    backbone = backbone_from_golden(golden)
+    chosen = strategy_for(reads_first_token_only)
+    model = hub.DistilBertTextClassifier(backbone, num_classes=2) if reads_first_token_only else backbone
+    calls = record_calls(monkeypatch, type(chosen), "forward", lambda strategy, *args: repr(strategy))
+    model.predict_on_batch(model_inputs(golden))
+    assert calls == [repr(chosen)]
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="the integer GEMM is torch's")
+@pytest.mark.parametrize("first_token_only", [False, True])
+def test_int8_kernel_equals_keras_int8_dense(first_token_only):
+    # Both accumulate the same int8 products exactly in int32.
+    assert int8_kernel_error(load_case("backbone_gelu_padded"), first_token_only) < 1e-5

@@ -1,0 +1,61 @@
+"""Every private Keras API the library still uses, one guard each: a Keras
+release that renames or changes it fails here, naming the use, rather than
+somewhere far downstream. Each use says beside it why no public API does it.
+(convert/preset.py's `keras.src.utils.module_utils` probe is the loaders'.)"""
+
+import keras
+import numpy as np
+import pytest
+
+from harness.testing import tiny_backbone_for
+
+
+def test_layer_tracker_unlock_lets_merge_lora_weights_delete_the_lora_variables(tiny_tokenizer):
+    """distilbert_backbone.merge_lora_weights: `Layer._tracker.unlock()/lock()`;
+    Keras has `enable_lora` but no public way to take LoRA off a Dense."""
+    backbone = tiny_backbone_for(tiny_tokenizer)
+    backbone.enable_lora(2)
+    dense = backbone.lora_layers()[0]
+    assert callable(dense._tracker.unlock) and callable(dense._tracker.lock)
+    backbone.merge_lora_weights()
+    assert not any("lora" in v.path for v in backbone.weights), [v.path for v in backbone.weights]
+    assert not backbone.lora_layers()
+
+
+def test_flatten_layers_reaches_every_nested_dense(tiny_tokenizer):
+    """distilbert_backbone (enable_lora, lora_layers, get_config) and task.get_config:
+    `Layer._flatten_layers()`; `Model.layers` lists only the top level."""
+    backbone = tiny_backbone_for(tiny_tokenizer)
+    dense = [layer for layer in backbone._flatten_layers(include_self=False) if isinstance(layer, keras.layers.Dense)]
+    assert len(dense) == 6 * backbone.num_layers
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="only jax variables detach their values")
+def test_jax_variables_keep_their_value_in_value():
+    """data.batch_errors: `Variable._value` on jax, where Keras detaches the
+    values during fit/evaluate/predict; `assign` needs a value to be there."""
+    variable = keras.Variable(np.ones(3, "float32"))
+    assert variable._value is not None
+    saved, variable._value = variable._value, None
+    variable._value = saved
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), np.ones(3))
+
+
+def test_safe_mode_is_readable_while_deserializing():
+    """distilbert_tokenizer._in_safe_mode: `keras.src.saving.serialization_lib.in_safe_mode`;
+    `keras.config` can enable unsafe deserialization but not read the mode."""
+    from keras.src.saving.serialization_lib import in_safe_mode
+
+    assert in_safe_mode() in (None, True, False)
+
+
+def test_optimizer_hooks_of_the_training_recipe():
+    """training.py's AdamW: `_get_current_learning_rate`, `_learning_rate` and
+    `_get_variable_index`, the hooks Keras' own optimizers are written with;
+    there is no public per-update schedule hook."""
+    optimizer = keras.optimizers.Adam(1e-3)
+    assert hasattr(optimizer, "_learning_rate")
+    assert float(optimizer._get_current_learning_rate()) == pytest.approx(1e-3)
+    variable = keras.Variable(np.zeros(2, "float32"))
+    optimizer.build([variable])
+    assert optimizer._get_variable_index(variable) == 0
