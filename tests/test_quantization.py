@@ -57,6 +57,25 @@ def test_every_mode_and_task_reloads_quantized_in_a_fresh_process(tiny_tokenizer
     assert_reloads_in_a_fresh_process(models, tmp_path)
 
 
+@pytest.mark.parametrize("name", list(MODELS))
+def test_an_int8_model_round_trips_through_its_preset(name, tiny_tokenizer, tmp_path):
+    """save_to_preset then from_preset gives the same int8 model, its head's
+    quantized layers included (config.json carries the task's policy map)."""
+    keras.utils.set_random_seed(0)
+    model = MODELS[name](tiny_backbone_for(tiny_tokenizer, dropout=0.0))
+    model.quantize("int8")
+    x = model_inputs(name, tiny_tokenizer.vocabulary_size())
+    model.save_to_preset(tmp_path / "preset")
+    reloaded = type(model).from_preset(tmp_path / "preset")
+    quantized = {layer.path for layer in model._flatten_layers() if layer.quantization_mode == "int8"}
+    assert quantized == {layer.path for layer in reloaded._flatten_layers() if layer.quantization_mode == "int8"}
+    keras.tree.map_structure(
+        lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)),
+        model.predict_on_batch(x),
+        reloaded.predict_on_batch(x),
+    )
+
+
 def test_lora_trains_on_an_int8_backbone(tiny_tokenizer):
     keras.utils.set_random_seed(0)
     preprocessor = hub.DistilBertTextClassifierPreprocessor(tiny_tokenizer, sequence_length=8)

@@ -178,8 +178,11 @@ class PresetSaver:
             "task_parameter_count": int(task.count_params()),
         }
         with self._writing(metadata) as directory:
-            self._write_backbone(task.backbone, directory)
-            config = task.get_config() | {"backbone": None, "preprocessor": None}
+            config = task.get_config()
+            # The task's serialized backbone carries the head's quantized
+            # layers in its dtype policy map too: the head is built from it.
+            self._write_backbone(task.backbone, directory, config["backbone"])
+            config |= {"backbone": None, "preprocessor": None}
             write_json(directory / TASK_CONFIG, _spec(task, config))
             task.save_weights(directory / TASK_WEIGHTS)
             if task.preprocessor is not None:
@@ -201,8 +204,8 @@ class PresetSaver:
         write_json(directory / PREPROCESSOR_CONFIG, _spec(preprocessor, config))
 
     @staticmethod
-    def _write_backbone(backbone, directory):
-        write_json(directory / CONFIG, keras.saving.serialize_keras_object(backbone))
+    def _write_backbone(backbone, directory, serialized=None):
+        write_json(directory / CONFIG, serialized or keras.saving.serialize_keras_object(backbone))
         backbone.save_weights(directory / KERAS_WEIGHTS)
 
 
