@@ -1,7 +1,6 @@
 """Every private Keras API the library still uses, one guard each: a Keras
 release that renames or changes it fails here, naming the use, rather than
-somewhere far downstream. Each use says beside it why no public API does it.
-(convert/preset.py's `keras.src.utils.module_utils` probe is the loaders'.)"""
+somewhere far downstream. Each use says beside it why no public API does it."""
 
 import keras
 import numpy as np
@@ -47,6 +46,16 @@ def test_safe_mode_is_readable_while_deserializing():
     from keras.src.saving.serialization_lib import in_safe_mode
 
     assert in_safe_mode() in (None, True, False)
+
+
+def test_the_tensorflow_probe_is_a_lazy_module_with_an_availability_flag():
+    """convert/preset.no_tensorflow_probe: `keras.src.utils.module_utils.tensorflow._available`;
+    Keras imports tensorflow to test for a tf.TensorShape whenever it is
+    installed, and has no public switch for it (tensorflow beside jax or
+    transformers' torch aborts the process)."""
+    from keras.src.utils import module_utils
+
+    assert hasattr(module_utils.tensorflow, "_available"), "Keras' lazy tensorflow module changed"
 
 
 def test_optimizer_hooks_of_the_training_recipe():

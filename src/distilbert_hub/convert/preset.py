@@ -99,7 +99,9 @@ def no_tensorflow_probe():
     tf.TensorShape; tensorflow beside jax, or beside transformers' torch, in
     one process aborts it. Off the tensorflow backend, and while tensorflow is
     not imported, no object can be a tf.TensorShape: Keras' lazy module is
-    told tensorflow is unavailable for the duration of a save, then reset."""
+    told tensorflow is unavailable for the duration of a save, then reset.
+    Private Keras API (guarded in tests/test_keras_private_api.py): no public
+    switch stops that probe."""
     from keras.src.utils import module_utils
 
     lazy = getattr(module_utils, "tensorflow", None)
