@@ -45,7 +45,9 @@ if kind == "export":
     os.environ["KERAS_BACKEND"] = "torch"
     import keras, distilbert_hub as hub
     keras.utils.set_random_seed(0)
-    tokenizer = hub.DistilBertTokenizer(sys.argv[5], lowercase=True)
+    # "[MASK]" typed in a text is the mask token, as in a checkpoint transformers wrote
+    # (split_special_tokens false): the fill-mask pipeline looks for it.
+    tokenizer = hub.DistilBertTokenizer(sys.argv[5], lowercase=True, special_tokens_in_strings=True)
     backbone = hub.DistilBertBackbone(vocabulary_size=tokenizer.vocabulary_size(), **SIZE)
     preprocessor = hub.DistilBertTextClassifierPreprocessor(tokenizer, sequence_length=128)
     model = {
