@@ -12,10 +12,11 @@ from harness.runner import backbone_from_golden, compare_outputs, model_inputs, 
 def read_positions(golden, name, strategy):
     """The golden's output `name` as the strategy computes it, under the key
     `name via strategy`: `[:, :1]` of the token axis (and of the mask that
-    marks its real tokens) for a first-token strategy."""
+    marks its real tokens) for a first-token strategy. A real-token strategy
+    is compared where the golden compares: on its real tokens."""
     expected = golden.outputs[name]
     inputs = dict(golden.inputs)
-    if strategy.first_token_only and expected.real_token_mask is not None:
+    if strategy.reads == "first_token" and expected.real_token_mask is not None:
         expected = dataclasses.replace(expected, value=expected.value[:, :1])
         inputs[expected.real_token_mask] = inputs[expected.real_token_mask][:, :1]
     return dataclasses.replace(golden, inputs=inputs, outputs={f"{name} via {strategy!r}": expected})
@@ -27,7 +28,7 @@ def compare_backbone_case(golden, strategy, backbone=None):
     name = f"hidden_states/{backbone.num_layers:02d}"
     with backbone.inference(strategy):
         output = keras.ops.convert_to_numpy(backbone(model_inputs(golden), training=False))
-    if strategy.first_token_only:
+    if strategy.reads == "first_token":
         output = output[:, :1]
     return compare_outputs(read_positions(golden, name, strategy), {f"{name} via {strategy!r}": output})
 
@@ -50,12 +51,12 @@ def strategies_for(task_cls=None):
     """The strategies on this backend that apply to a backbone (None: all, the
     first-token ones compared at position 0) or to a task class."""
     every = strategies_on_this_backend()
-    if task_cls is None or task_cls.reads_first_token_only:
+    if task_cls is None or task_cls.reads == "first_token":
         return every
-    return [s for s in every if not s.first_token_only]
+    return [s for s in every if s.reads != "first_token"]
 
 
-def int8_kernel_error(golden, first_token_only):
+def int8_kernel_error(golden, reads):
     """The largest difference on real tokens between `TorchKernels`' integer
     GEMM and Keras' own int8 Dense (the reference layers) on an int8-quantized
     golden backbone: no golden is int8, so Keras is the oracle."""
@@ -68,9 +69,9 @@ def int8_kernel_error(golden, first_token_only):
     backbone.quantize("int8")
     x = model_inputs(golden)
     expected = keras.ops.convert_to_numpy(backbone(x, training=False))
-    with torch.no_grad(), backbone.inference(TorchKernels(first_token_only)):
+    with torch.no_grad(), backbone.inference(TorchKernels(reads)):
         actual = keras.ops.convert_to_numpy(backbone(x, training=False))
     real = x["padding_mask"].astype(bool)
-    if first_token_only:
+    if reads == "first_token":
         actual, expected, real = actual[:, :1], expected[:, :1], real[:, :1]
     return float(np.abs(actual - expected)[real].max())

@@ -1,9 +1,9 @@
-"""The classifiers' `predict` skips the tokens their heads do not read
-(`distilbert_hub.inference`: `FirstTokenOnly`, and `TorchKernels` with
-`first_token_only` on torch): the last layer runs the first token only on
-every backend, the other layers the real tokens only on torch. It must give
-what `__call__` (the reference layers) gives, in every precision and setup,
-and skip exactly that work."""
+"""`predict` skips the positions its caller does not read
+(`distilbert_hub.inference`, `Task.reads`): for the classifiers the last layer
+runs the first token only on every backend, the other layers the real tokens
+only on torch; the embedder and the pipeline methods run the real tokens only
+on torch. It must give what `__call__` (the reference layers) gives, in every
+precision and setup, and skip exactly that work."""
 
 import keras
 import numpy as np
@@ -56,11 +56,11 @@ def task_inputs(name, vocabulary_size):
 
 def predict_reading_every_token(task, x):
     """`task.predict_on_batch(x)` as if its head read every token."""
-    task.reads_first_token_only, task.predict_function = False, None
+    task.predict_function = None
     try:
-        return task.predict_on_batch(x)
+        with task._reading("every_token"):
+            return task.predict_on_batch(x)
     finally:
-        del task.reads_first_token_only
         task.predict_function = None
 
 
@@ -193,3 +193,64 @@ def test_float32_attention_is_torchs_flash_kernel(tiny_tokenizer, monkeypatch, s
         task.predict_on_batch(mixed_length_inputs(task.backbone.vocabulary_size))
     # mixed precision keeps the reference attention, whose softmax runs in float32
     assert len(fused) == (task.backbone.num_layers if setup == "float32" else 0)
+
+
+TEXTS = ["the cat sat on the mat.", "jane", "who wrote the good book in paris?"]
+
+PIPELINE_METHODS = {
+    "entities": (
+        lambda backbone, tokenizer: hub.DistilBertTokenClassifier(
+            backbone, num_classes=4, preprocessor=hub.DistilBertTokenClassifierPreprocessor(tokenizer)
+        ),
+        lambda task: task.entities(TEXTS, ignore_labels=[]),
+    ),
+    "fill_mask": (
+        lambda backbone, tokenizer: hub.DistilBertMaskedLM(
+            backbone, preprocessor=hub.DistilBertMaskedLMPreprocessor(tokenizer)
+        ),
+        lambda task: task.fill_mask([f"{text} [MASK]" for text in TEXTS], top_k=3),
+    ),
+}
+
+
+def real_token_count(tokenizer, texts):
+    return sum(len(tokenizer.encode_packed(text, special_tokens_in_strings=True).ids) for text in texts)
+
+
+@torch_only
+@pytest.mark.parametrize("name", sorted(PIPELINE_METHODS))
+def test_the_pipeline_methods_predict_the_real_tokens_only(tiny_tokenizer, dense_rows, monkeypatch, name):
+    from distilbert_hub import task as task_module
+
+    make, run = PIPELINE_METHODS[name]
+    task = make(tiny_backbone_for(tiny_tokenizer), tiny_tokenizer)
+    dense_rows.clear()
+    packed = run(task)
+    texts = [f"{text} [MASK]" for text in TEXTS] if name == "fill_mask" else TEXTS
+    assert {rows for _, rows in dense_rows} == {real_token_count(tiny_tokenizer, texts)}, dense_rows
+    padded_path = task_module.strategy_for("every_token")
+    monkeypatch.setattr(task_module, "strategy_for", lambda reads: padded_path)
+    assert _close(run(task), packed), (run(task), packed)
+
+
+def _close(actual, expected):
+    """Equal structure and strings; scores within float32 summation order."""
+    if isinstance(expected, dict):
+        return actual.keys() == expected.keys() and all(_close(actual[k], expected[k]) for k in expected)
+    if isinstance(expected, list):
+        return len(actual) == len(expected) and all(map(_close, actual, expected))
+    if isinstance(expected, float):
+        return abs(actual - expected) <= 1e-6
+    return actual == expected
+
+
+@torch_only
+@pytest.mark.parametrize("pooling", ["mean", "max", "cls"])
+def test_the_embedder_runs_the_real_tokens_only(tiny_tokenizer, dense_rows, pooling):
+    backbone = tiny_backbone_for(tiny_tokenizer)
+    embedder = hub.DistilBertTextEmbedder(backbone, pooling=pooling, normalize=False)
+    x = mixed_length_inputs(backbone.vocabulary_size)
+    expected = embedder(x, training=False)
+    dense_rows.clear()
+    assert_trees_close(embedder.predict_on_batch(x), expected, atol=1e-5, what=f"{pooling} pooling")
+    assert {rows for _, rows in dense_rows} == {sum(LENGTHS)}, dense_rows

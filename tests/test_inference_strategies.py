@@ -8,7 +8,7 @@ import keras
 import pytest
 
 import distilbert_hub as hub
-from distilbert_hub.inference import strategy_for
+from distilbert_hub.inference import READS, strategy_for
 from harness.compare import assert_all_match
 from harness.golden import case_ids, load_case
 from harness.inference_runs import compare_backbone_case, compare_head_case, int8_kernel_error, strategies_for
@@ -32,25 +32,37 @@ def test_head_goldens_through_every_strategy(case_id):
     strategies = strategies_for(type(task))
     comparisons = [c for s in strategies for c in compare_head_case(golden, s, task)]
     if not strategies:  # jax and tensorflow run the heads that read every token on the reference
-        assert strategy_for(type(task).reads_first_token_only) is None
+        assert strategy_for(type(task).reads) is None
         return
     assert_all_match(comparisons)
 
 
+PREDICTORS = {  # a model whose `predict` reads what the key names
+    "every_token": lambda backbone: backbone,
+    "real_tokens": lambda backbone: hub.DistilBertTextEmbedder(backbone),
+    "first_token": lambda backbone: hub.DistilBertTextClassifier(backbone, num_classes=2),
+}
+
+
 # jax and tensorflow predict the backbone (and heads that read every token) with the reference layers.
-@pytest.mark.parametrize("reads_first_token_only", [r for r in (False, True) if strategy_for(r) is not None])
-def test_predict_runs_the_strategy_that_strategy_for_picks(monkeypatch, reads_first_token_only):
+@pytest.mark.parametrize("reads", [r for r in READS if strategy_for(r) is not None])
+def test_predict_runs_the_strategy_that_strategy_for_picks(monkeypatch, reads):
     golden = load_case("backbone_gelu_padded")
-    backbone = backbone_from_golden(golden)
-    chosen = strategy_for(reads_first_token_only)
-    model = hub.DistilBertTextClassifier(backbone, num_classes=2) if reads_first_token_only else backbone
+    model = PREDICTORS[reads](backbone_from_golden(golden))
+    assert getattr(model, "reads", "every_token") == reads  # a backbone reads every position
+    chosen = strategy_for(reads)
     calls = record_calls(monkeypatch, type(chosen), "forward", lambda strategy, *args: repr(strategy))
     model.predict_on_batch(model_inputs(golden))
     assert calls == [repr(chosen)]
 
 
+def test_strategy_for_names_what_it_takes():
+    with pytest.raises(ValueError, match="reads must be one of"):
+        strategy_for(True)
+
+
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="the integer GEMM is torch's")
-@pytest.mark.parametrize("first_token_only", [False, True])
-def test_int8_kernel_equals_keras_int8_dense(first_token_only):
+@pytest.mark.parametrize("reads", READS)
+def test_int8_kernel_equals_keras_int8_dense(reads):
     # Both accumulate the same int8 products exactly in int32.
-    assert int8_kernel_error(load_case("backbone_gelu_padded"), first_token_only) < 1e-5
+    assert int8_kernel_error(load_case("backbone_gelu_padded"), reads) < 1e-5

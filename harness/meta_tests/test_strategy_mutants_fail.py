@@ -32,8 +32,8 @@ def without_bias(layer, x):
 
 
 def one_real_token_dropped(original):
-    def of(is_real):
-        tokens = original(is_real)
+    def of(is_real, first_token_read=False):
+        tokens = original(is_real, first_token_read)
         if tokens is not None:
             tokens.rows = tokens.rows[:-1]
         return tokens
@@ -47,14 +47,20 @@ MUTANTS = {
         lambda mp: mp.setattr(first_token, "apply_activation", tanh_gelu),
     ),
     "torch: attention scores 2% warmer": (
-        TorchKernels(False),
+        TorchKernels("every_token"),
         lambda mp: mp.setattr(TorchKernels, "attend", attention_scaled(1.02)),
     ),
-    "torch: Dense without its bias": (TorchKernels(False), lambda mp: mp.setattr(torch_kernels, "dense", without_bias)),
-    "torch packed: the last real token dropped": (
-        TorchKernels(True),
-        lambda mp: mp.setattr(torch_kernels.RealTokens, "of", one_real_token_dropped(torch_kernels.RealTokens.of)),
+    "torch: Dense without its bias": (
+        TorchKernels("every_token"),
+        lambda mp: mp.setattr(torch_kernels, "dense", without_bias),
     ),
+    **{
+        f"torch reading {reads}: the last real token dropped": (
+            TorchKernels(reads),
+            lambda mp: mp.setattr(torch_kernels.RealTokens, "of", one_real_token_dropped(torch_kernels.RealTokens.of)),
+        )
+        for reads in ("real_tokens", "first_token")
+    },
 }
 
 
@@ -71,7 +77,7 @@ def test_a_bug_inside_a_strategy_fails_its_goldens(monkeypatch, name):
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="the integer GEMM is torch's")
 def test_a_bug_in_the_int8_kernel_fails_its_check(monkeypatch):
     golden = load_case(CASE)
-    assert int8_kernel_error(golden, first_token_only=False) < 1e-5
+    assert int8_kernel_error(golden, "every_token") < 1e-5
     original = torch_kernels.int8_dense
     monkeypatch.setattr(torch_kernels, "int8_dense", lambda layer, x: original(layer, x) * 1.001)
-    assert int8_kernel_error(golden, first_token_only=False) > 1e-5
+    assert int8_kernel_error(golden, "every_token") > 1e-5

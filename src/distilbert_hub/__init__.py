@@ -39,7 +39,7 @@ __all__ = [
 # Last: the preset formats and the ONNX exporter import the model classes
 # above, which reach them through `preset_utils` (the import layers run one way).
 from distilbert_hub import preset_utils
-from distilbert_hub.convert import loaders, preset
+from distilbert_hub.convert import hf_config, hf_heads, hf_weights, loaders, preset
 from distilbert_hub.export import onnx
 
 preset_utils.register(
@@ -47,5 +47,10 @@ preset_utils.register(
     get_preset_saver=preset.PresetSaver,
     export_to_transformers=preset.export_to_transformers,
     export_onnx=onnx.export_onnx,
+    # The deprecated task attributes (`Task.hf_architecture` and the others).
+    hf_architecture=hf_heads.architecture_of,
+    head_weight_entries=hf_weights.head_weight_entries,
+    head_kwargs_from_hf_config=hf_config.head_kwargs_from_hf_config,
+    hf_config_updates=hf_config.hf_config_from_task,
 )
-del loaders, preset, onnx
+del hf_config, hf_heads, hf_weights, loaders, preset, onnx

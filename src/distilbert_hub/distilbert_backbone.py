@@ -173,7 +173,7 @@ class DistilBertBackbone(FunctionalModel):
 
     def predict_step(self, *args, **kwargs):
         # jax's takes (state, data), the others (data).
-        with self.inference(strategy_for(reads_first_token_only=False)):
+        with self.inference(strategy_for("every_token")):
             return super().predict_step(*args, **kwargs)
 
     @property

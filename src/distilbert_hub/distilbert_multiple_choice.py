@@ -15,7 +15,7 @@ class DistilBertMultipleChoice(Task):
     `[batch, num_choices, length]`, logits `[batch, num_choices]`."""
 
     predicts_by_length = True
-    reads_first_token_only = True
+    reads = "first_token"
     preprocessor_cls = DistilBertMultipleChoicePreprocessor
 
     def __init__(self, backbone, preprocessor=None, dropout=0.2, **kwargs):

@@ -33,7 +33,7 @@ class DistilBertTextClassifier(Task):
     """
 
     predicts_by_length = True
-    reads_first_token_only = True
+    reads = "first_token"
     preprocessor_cls = DistilBertTextClassifierPreprocessor
 
     def __init__(

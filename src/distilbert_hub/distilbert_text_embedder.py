@@ -22,6 +22,7 @@ class DistilBertTextEmbedder(Task):
 
     preprocessor_cls = DistilBertTextClassifierPreprocessor
     predicts_by_length = True
+    reads = "real_tokens"  # the pooling reads the real tokens only
 
     def __init__(self, backbone, preprocessor=None, pooling="mean", normalize=True, **kwargs):
         check_backbone(backbone)

@@ -9,6 +9,9 @@ those entry points here after it has imported the model classes, so they are in
 place before any model class is used: the role of KerasHub's `preset_utils`.
 """
 
+import functools
+import warnings
+
 _registered = {}
 
 
@@ -38,3 +41,29 @@ def export_to_transformers(model, path):
 
 def export_onnx(model, filepath, **kwargs):
     return _entry("export_onnx")(model, filepath, **kwargs)
+
+
+class DeprecatedAlias:
+    """A task attribute from before the per-task HF head table
+    (`convert.hf_heads.HEADS`): it warns and runs the registered replacement
+    (registered under the attribute's name) on the task class (`kind="value"`
+    or `"classmethod"`) or on the task (`"method"`)."""
+
+    def __init__(self, replacement, kind):
+        self.replacement, self.kind = replacement, kind
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, instance, owner):
+        warnings.warn(
+            f"{owner.__name__}.{self.name} is deprecated; use distilbert_hub.{self.replacement}.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        function = _entry(self.name)
+        if self.kind == "value":
+            return function(owner)
+        if self.kind == "classmethod":
+            return functools.partial(function, owner)
+        return function if instance is None else functools.partial(function, instance)

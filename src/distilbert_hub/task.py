@@ -1,4 +1,5 @@
 import collections.abc
+import contextlib
 
 import keras
 import numpy as np
@@ -36,11 +37,13 @@ class Task(FunctionalModel):
     # One output row per example and no token axis in the output: `predict`
     # on raw text may group examples by length and trim each batch's padding.
     predicts_by_length = False
-    # The head reads only the first token of the backbone's output (`[:, 0]`),
-    # so `predict` may skip the work for the other positions
-    # (`distilbert_hub.inference`). A subclass whose head reads other
-    # positions leaves it False.
-    reads_first_token_only = False
+    # Which positions of the backbone's output the head reads
+    # (`distilbert_hub.inference.READS`): `predict` may skip the work for the
+    # others. "first_token" for heads that read `[:, 0]` alone, "real_tokens"
+    # for those that never read padding.
+    reads = "every_token"
+    # What `predict_on_batch` reads while a pipeline method runs (`_reading`).
+    _predict_reads = None
 
     def compile(self, optimizer="auto", loss="auto", metrics="auto", weighted_metrics="auto", **kwargs):
         """Keras' compile; "auto" takes Adam(5e-5) and the task's
@@ -76,6 +79,14 @@ class Task(FunctionalModel):
     def compile_defaults(self):
         """The task's default loss and metrics (and loss weights) for `compile`."""
         raise NotImplementedError
+
+    # Deprecated: the HF head table (`convert.hf_heads.HEADS`) holds these now.
+    hf_architecture = preset_utils.DeprecatedAlias("convert.hf_heads.architecture_of(task_cls)", "value")
+    head_weight_entries = preset_utils.DeprecatedAlias("convert.hf_weights.head_weight_entries(task)", "method")
+    head_kwargs_from_hf_config = preset_utils.DeprecatedAlias(
+        "convert.hf_config.head_kwargs_from_hf_config(task_cls, hf_config)", "classmethod"
+    )
+    hf_config_updates = preset_utils.DeprecatedAlias("convert.hf_config.hf_config_from_task(task)", "method")
 
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):
@@ -201,7 +212,8 @@ class Task(FunctionalModel):
         `predict` and `predict_on_batch` run the backbone through an inference
         strategy (`distilbert_hub.inference.strategy_for`): for the
         classifiers the last layer at the first token only, which is all their
-        heads read; on torch, torch's kernels (and the real tokens only)."""
+        heads read; on torch, torch's kernels (and the real tokens only where
+        the head reads no padding: `reads`)."""
         lazy, raw = is_lazy(x) or is_raw(x), is_raw(x)
         if raw and self.preprocessor is not None and self.predicts_by_length:
             return self._predict_by_length(x, batch_size or 32, kwargs.get("verbose", "auto"))
@@ -212,8 +224,19 @@ class Task(FunctionalModel):
     def predict_step(self, *args, **kwargs):
         # jax's takes (state, data), the others (data). The strategy holds for
         # the step's trace (jax, tensorflow) or run (torch).
-        with self.backbone.inference(strategy_for(self.reads_first_token_only)):
+        with self.backbone.inference(strategy_for(self._predict_reads or self.reads)):
             return super().predict_step(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def _reading(self, reads):
+        """Within this block `predict_on_batch` lets the backbone compute
+        `reads` only (a pipeline method that decodes real tokens alone)."""
+        previous = self._predict_reads
+        object.__setattr__(self, "_predict_reads", reads)
+        try:
+            yield
+        finally:
+            object.__setattr__(self, "_predict_reads", previous)
 
     def _predict_by_length(self, x, batch_size, verbose):
         """Batch by batch with `predict_on_batch`: Keras' data adapters fix
@@ -246,7 +269,9 @@ class Task(FunctionalModel):
         included), as numpy, one tree per row in the caller's order. Rows are
         grouped by length and each batch padded to its longest row (a
         multiple of 16 on jax and tensorflow, which compile once per width);
-        `mask_positions` (one list per row) is padded with position 0."""
+        `mask_positions` (one list per row) is padded with position 0. The
+        callers decode real tokens only, so on torch the backbone runs them
+        alone (`_reading`)."""
         batch_size = int(batch_size)
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
@@ -267,7 +292,8 @@ class Task(FunctionalModel):
                 x["mask_positions"] = np.zeros((len(chosen), count), np.int32)
                 for row, i in enumerate(chosen):
                     x["mask_positions"][row, : len(mask_positions[i])] = mask_positions[i]
-            outputs = keras.tree.map_structure(np.asarray, self.predict_on_batch(x))
+            with self._reading("first_token" if self.reads == "first_token" else "real_tokens"):
+                outputs = keras.tree.map_structure(np.asarray, self.predict_on_batch(x))
             for row, i in enumerate(chosen):
                 results[i] = keras.tree.map_structure(lambda value, row=row: value[row], outputs)
         return results

@@ -11,21 +11,32 @@ backend (`strategies_on_this_backend`).
 import keras
 
 from distilbert_hub.inference.first_token import FirstTokenOnly
-from distilbert_hub.inference.strategy import InferenceStrategy
+from distilbert_hub.inference.strategy import READS, InferenceStrategy
 from distilbert_hub.inference.torch_kernels import TorchKernels
 
 
-def strategy_for(reads_first_token_only):
-    """What `predict` runs for a model whose outputs read every token, or the
-    first token only; None for the reference layers."""
+def strategy_for(reads):
+    """What `predict` runs for a caller that reads `reads` (one of `READS`) of
+    the backbone's output; None for the reference layers. On jax and
+    tensorflow the real tokens run padded: their count changes from batch to
+    batch, and each count would compile anew."""
+    if reads not in READS:
+        raise ValueError(f"reads must be one of {READS}; got {reads!r}.")
     if keras.backend.backend() == "torch":
-        return TorchKernels(first_token_only=reads_first_token_only)
-    return FirstTokenOnly() if reads_first_token_only else None
+        return TorchKernels(reads)
+    return FirstTokenOnly() if reads == "first_token" else None
 
 
 def strategies_on_this_backend():
     """Every strategy that runs on the current backend."""
-    return [s for s in (FirstTokenOnly(), TorchKernels(False), TorchKernels(True)) if s.applies()]
+    return [s for s in (FirstTokenOnly(), *(TorchKernels(reads) for reads in READS)) if s.applies()]
 
 
-__all__ = ["FirstTokenOnly", "InferenceStrategy", "TorchKernels", "strategies_on_this_backend", "strategy_for"]
+__all__ = [
+    "READS",
+    "FirstTokenOnly",
+    "InferenceStrategy",
+    "TorchKernels",
+    "strategies_on_this_backend",
+    "strategy_for",
+]

@@ -12,7 +12,7 @@ class FirstTokenOnly(InferenceStrategy):
     of the last layer's multiply-adds. `keras.ops` with static shapes, so it
     compiles once per shape on jax and tensorflow like the reference."""
 
-    first_token_only = True
+    reads = "first_token"
 
     def forward(self, backbone, token_ids, padding_mask):
         hidden_states = backbone.embeddings(token_ids)

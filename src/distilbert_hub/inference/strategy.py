@@ -1,13 +1,18 @@
+# Which positions of the backbone's output a caller reads: every position (as
+# the reference computes it, padding included), the real tokens only, or the
+# first token only. A strategy may leave the positions not read as zeros.
+READS = ("every_token", "real_tokens", "first_token")
+
+
 class InferenceStrategy:
     """A way to compute the backbone's last hidden states for inference.
 
     `forward(backbone, token_ids, padding_mask)` returns `[batch, length,
-    hidden_dim]` from the backbone's own variables. With `first_token_only`
-    only position 0 is computed (the heads that read `[:, 0]`); the other
-    positions are zeros.
+    hidden_dim]` from the backbone's own variables, exact at the positions
+    `reads` names (`READS`); the other positions are zeros.
     """
 
-    first_token_only = False
+    reads = "every_token"
 
     def applies(self):
         """Whether it runs on the current backend."""
@@ -17,4 +22,4 @@ class InferenceStrategy:
         raise NotImplementedError
 
     def __repr__(self):
-        return f"{type(self).__name__}(first_token_only={self.first_token_only})"
+        return f"{type(self).__name__}(reads={self.reads!r})"

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from distilbert_hub.inference.strategy import InferenceStrategy
+from distilbert_hub.inference.strategy import READS, InferenceStrategy
 from distilbert_hub.layers.distilbert_attention import eager_attention_forward
 
 
@@ -20,18 +20,20 @@ class TorchKernels(InferenceStrategy):
     * no `Layer.__call__` per sublayer: torch runs eagerly, and its
       bookkeeping (signature binding, name scopes, autocast) is the larger
       part of a short batch's time;
-    * with `first_token_only`, the layers before the last run on the real
-      tokens alone, packed as the rows of a matrix (`RealTokens`), and the
-      last one at the first token only (see `FirstTokenOnly`).
+    * reading the real tokens (`reads="real_tokens"`), the layers run on
+      them alone, packed as the rows of a matrix (`RealTokens`); reading the
+      first token, the layers before the last do so and the last one runs at
+      the first token only (see `FirstTokenOnly`).
 
     A sublayer it does not cover (mixed precision with LoRA or quantization,
     another quantization mode) goes through Keras' `__call__`. The outputs at
-    padded positions are the reference's without `first_token_only`, zeros
-    with it.
+    positions not read are zeros.
     """
 
-    def __init__(self, first_token_only=False):
-        self.first_token_only = bool(first_token_only)
+    def __init__(self, reads="every_token"):
+        if reads not in READS:
+            raise ValueError(f"reads must be one of {READS}; got {reads!r}.")
+        self.reads = reads
 
     def applies(self):
         return keras.backend.backend() == "torch"
@@ -44,17 +46,18 @@ class TorchKernels(InferenceStrategy):
         # transformers' additive mask: the float32 lowest value at padded keys.
         mask = torch.zeros(is_real.shape, device=is_real.device)
         mask = mask.masked_fill_(~is_real, np.finfo("float32").min)[:, None, None, :]
-        tokens = RealTokens.of(is_real) if self.first_token_only else None
+        first_token_only = self.reads == "first_token"
+        tokens = RealTokens.of(is_real, first_token_only) if self.reads != "every_token" else None
         if tokens is not None:
             hidden_states = tokens.pack(hidden_states)
         blocks = backbone.transformer_layers
-        if self.first_token_only:
+        if first_token_only:
             blocks = blocks[:-1]
         for layer in blocks:
             hidden_states = self.block(layer, hidden_states, hidden_states, is_real, mask, tokens)
         if tokens is not None:
             hidden_states = tokens.unpack(hidden_states)
-        if not self.first_token_only:
+        if not first_token_only:
             return hidden_states
         first = self.block(backbone.transformer_layers[-1], hidden_states[:, :1], hidden_states, is_real, mask)
         return torch.cat([first, hidden_states.new_zeros(hidden_states[:, 1:].shape)], dim=1)
@@ -177,11 +180,11 @@ class RealTokens:
     """
 
     @classmethod
-    def of(cls, is_real):
-        """None where there is no padding, or where a row's first token is
-        padding: the last layer reads that position's state, which only the
-        padded batch computes."""
-        if bool(is_real.all()) or not bool(is_real[:, 0].all()):
+    def of(cls, is_real, first_token_read=False):
+        """None where there is no padding, or, with `first_token_read`, where
+        a row's first token is padding: the last layer reads that position's
+        state, which only the padded batch computes."""
+        if bool(is_real.all()) or (first_token_read and not bool(is_real[:, 0].all())):
             return None
         return cls(is_real)
 
