@@ -96,19 +96,19 @@ def test_predict_sees_every_token(tiny_tokenizer):
 def dense_rows(monkeypatch):
     """(layer path, rows of its input) for every Dense of the backbone, traced
     or eager: Keras' `Dense.call` or the torch strategy's kernel."""
-    from distilbert_hub.inference import torch_kernels
+    from distilbert_hub.inference import TorchKernels
     from distilbert_hub.layers.distilbert_dense import DistilBertDense
 
     def record(layer, x, **kwargs):
         return layer.path, int(np.prod(x.shape[:-1]))
 
-    calls, kernel = record_calls(monkeypatch, DistilBertDense, "call", record), torch_kernels.dense
+    calls, kernel = record_calls(monkeypatch, DistilBertDense, "call", record), TorchKernels.dense
 
-    def dense(layer, x):
+    def dense(strategy, layer, x):
         calls.append(record(layer, x))
-        return kernel(layer, x)
+        return kernel(strategy, layer, x)
 
-    monkeypatch.setattr(torch_kernels, "dense", dense)
+    monkeypatch.setattr(TorchKernels, "dense", dense)
     return calls
 
 

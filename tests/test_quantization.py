@@ -143,7 +143,7 @@ def test_the_integer_gemm_survives_rows_at_the_quantizers_epsilon(integer_gemm_c
     relative to their size (zero biases keep them small)."""
     import torch
 
-    from distilbert_hub.inference.torch_kernels import dense
+    from distilbert_hub.inference import TorchKernels
 
     rng = np.random.default_rng(0)
     layer = keras.layers.Dense(5)
@@ -154,7 +154,7 @@ def test_the_integer_gemm_survives_rows_at_the_quantizers_epsilon(integer_gemm_c
     x[1] = 0.0
     x[2] = 3 * keras.config.epsilon() * np.sign(x[2])
     with torch.no_grad():
-        fast = keras.ops.convert_to_numpy(dense(layer, keras.ops.convert_to_tensor(x)))
+        fast = keras.ops.convert_to_numpy(TorchKernels().dense(layer, keras.ops.convert_to_tensor(x)))
     reference = keras.ops.convert_to_numpy(layer(x))
     assert integer_gemm_calls, "the integer GEMM did not run"
     assert np.isfinite(fast).all() and (fast[1] == 0).all() and (fast[2] != 0).any()

@@ -75,12 +75,12 @@ def linear_calls(monkeypatch):
 
 @pytest.mark.parametrize("use_bias", [True, False])
 def test_dense_adds_its_bias_inside_the_gemm(linear_calls, use_bias):
-    from distilbert_hub.inference.torch_kernels import dense
+    from distilbert_hub.inference import TorchKernels
 
     layer = keras.layers.Dense(5, use_bias=use_bias, bias_initializer="glorot_uniform")
     x = np.random.default_rng(0).normal(size=(3, 4, 8)).astype("float32")
     layer.build(x.shape)
-    y = keras.ops.convert_to_numpy(dense(layer, keras.ops.convert_to_tensor(x)))
+    y = keras.ops.convert_to_numpy(TorchKernels().dense(layer, keras.ops.convert_to_tensor(x)))
     expected = x @ keras.ops.convert_to_numpy(layer.kernel)
     if use_bias:
         expected += keras.ops.convert_to_numpy(layer.bias)

@@ -4,7 +4,8 @@
 import keras
 import pytest
 
-from distilbert_hub.inference import FirstTokenOnly, TorchKernels, first_token, torch_kernels
+from distilbert_hub.inference import FirstTokenOnly, TorchKernels, torch_kernels
+from distilbert_hub.inference import strategy as strategy_module
 from harness.compare import assert_all_match
 from harness.golden import load_case
 from harness.inference_runs import compare_backbone_case, int8_kernel_error
@@ -25,7 +26,7 @@ def attention_scaled(factor):
     return attend
 
 
-def without_bias(layer, x):
+def without_bias(strategy, layer, x):
     import torch
 
     return torch.nn.functional.linear(x, layer.kernel.value.T)
@@ -44,7 +45,7 @@ def one_real_token_dropped(original):
 MUTANTS = {
     "first_token: tanh gelu in the last layer": (
         FirstTokenOnly(),
-        lambda mp: mp.setattr(first_token, "apply_activation", tanh_gelu),
+        lambda mp: mp.setattr(strategy_module, "apply_activation", tanh_gelu),
     ),
     "torch: attention scores 2% warmer": (
         TorchKernels("every_token"),
@@ -52,7 +53,7 @@ MUTANTS = {
     ),
     "torch: Dense without its bias": (
         TorchKernels("every_token"),
-        lambda mp: mp.setattr(torch_kernels, "dense", without_bias),
+        lambda mp: mp.setattr(TorchKernels, "dense", without_bias),
     ),
     **{
         f"torch reading {reads}: the last real token dropped": (

@@ -2,7 +2,6 @@ from keras import ops
 
 from distilbert_hub.inference.strategy import InferenceStrategy
 from distilbert_hub.layers.distilbert_attention import eager_attention_forward
-from distilbert_hub.layers.distilbert_transformer_layer import apply_activation
 
 
 class FirstTokenOnly(InferenceStrategy):
@@ -18,25 +17,14 @@ class FirstTokenOnly(InferenceStrategy):
         hidden_states = backbone.embeddings(token_ids)
         for layer in backbone.transformer_layers[:-1]:
             hidden_states = layer(hidden_states, padding_mask=padding_mask)
-        first = block_at_first_token(backbone.transformer_layers[-1], hidden_states, padding_mask)
+        first = self.block(backbone.transformer_layers[-1], hidden_states[:, :1], hidden_states, padding_mask)
         return ops.slice_update(ops.zeros_like(hidden_states), (0, 0, 0), first)
 
+    def attend(self, attention, query, key, value, padding_mask):
+        batch = ops.shape(query)[0]
 
-def block_at_first_token(layer, hidden_states, padding_mask):
-    """`DistilBertTransformerLayer.call` at inference with the query and
-    everything after it at position 0 only: `[batch, 1, hidden_dim]`."""
-    attention = layer.attention
-    batch = ops.shape(hidden_states)[0]
+        def heads(x):  # [batch, length, hidden_dim] -> [batch, heads, length, head_dim]
+            return ops.transpose(ops.reshape(x, (batch, -1, attention.num_heads, attention.head_dim)), (0, 2, 1, 3))
 
-    def heads(x):  # [batch, length, hidden_dim] -> [batch, heads, length, head_dim]
-        return ops.transpose(ops.reshape(x, (batch, -1, attention.num_heads, attention.head_dim)), (0, 2, 1, 3))
-
-    first = hidden_states[:, :1]
-    query = heads(attention.query_dense(first))
-    key = heads(attention.key_dense(hidden_states))
-    value = heads(attention.value_dense(hidden_states))
-    context = ops.reshape(eager_attention_forward(attention, query, key, value, padding_mask), (batch, 1, -1))
-    attention_output = layer.attention_layer_norm(attention.output_dense(context) + first)
-
-    ffn_output = apply_activation(layer.intermediate_dense(attention_output), layer.activation)
-    return layer.output_layer_norm(layer.output_dense(ffn_output) + attention_output)
+        context = eager_attention_forward(attention, heads(query), heads(key), heads(value), padding_mask)
+        return ops.reshape(context, (batch, ops.shape(query)[1], -1))

@@ -54,43 +54,22 @@ class TorchKernels(InferenceStrategy):
         if first_token_only:
             blocks = blocks[:-1]
         for layer in blocks:
-            hidden_states = self.block(layer, hidden_states, hidden_states, is_real, mask, tokens)
+            hidden_states = self.block(layer, hidden_states, hidden_states, (is_real, mask, tokens))
         if tokens is not None:
             hidden_states = tokens.unpack(hidden_states)
         if not first_token_only:
             return hidden_states
-        first = self.block(backbone.transformer_layers[-1], hidden_states[:, :1], hidden_states, is_real, mask)
+        first = self.block(backbone.transformer_layers[-1], hidden_states[:, :1], hidden_states, (is_real, mask, None))
         return torch.cat([first, hidden_states.new_zeros(hidden_states[:, 1:].shape)], dim=1)
 
-    def block(self, layer, queries, hidden_states, is_real, mask, tokens=None):
-        """`DistilBertTransformerLayer.call` at inference, for the rows
-        `queries` over the keys and values of `hidden_states` (packed by
-        `tokens` when given)."""
+    def attend(self, attention, query, key, value, padding):
+        """`padding` is (is_real, the additive mask, the `RealTokens` the
+        projections are packed by or None)."""
         import torch
 
-        attention = layer.attention
-        query = dense(attention.query_dense, queries)
-        key = dense(attention.key_dense, hidden_states)
-        value = dense(attention.value_dense, hidden_states)
+        is_real, mask, tokens = padding
         if tokens is not None:
             query, key, value = tokens.unpack(query), tokens.unpack(key), tokens.unpack(value)
-        context = self.attend(attention, query, key, value, is_real, mask)
-        if tokens is not None:
-            context = tokens.pack(context)
-        attention_output = layer_norm(layer.attention_layer_norm, dense(attention.output_dense, context) + queries)
-
-        ffn_output = dense(layer.intermediate_dense, attention_output)
-        if layer.activation == "gelu":
-            ffn_output = torch.nn.functional.gelu(ffn_output)  # the exact erf form
-        else:
-            ffn_output = torch.nn.functional.relu(ffn_output)
-        ffn_output = dense(layer.output_dense, ffn_output)
-        return layer_norm(layer.output_layer_norm, ffn_output + attention_output)
-
-    def attend(self, attention, query, key, value, is_real, mask):
-        """`[batch, query_length, hidden_dim]` contexts of `[batch, length, hidden_dim]` projections."""
-        import torch
-
         batch, query_length = query.shape[0], query.shape[1]
 
         def heads(x):  # [batch, length, hidden_dim] -> [batch, heads, length, head_dim]
@@ -102,26 +81,39 @@ class TorchKernels(InferenceStrategy):
             ).transpose(1, 2)
         else:
             context = eager_attention_forward(attention, heads(query), heads(key), heads(value), is_real)
-        return context.reshape(batch, query_length, -1)
+        context = context.reshape(batch, query_length, -1)
+        return context if tokens is None else tokens.pack(context)
 
+    def dense(self, layer, x):
+        """`layer(x)` for a Dense layer without activation, in one torch kernel where one applies."""
+        import torch
 
-def dense(layer, x):
-    """`layer(x)` for a Dense layer without activation, in one torch kernel where one applies."""
-    import torch
+        if layer.activation is not keras.activations.linear:
+            return layer(x)
+        if layer.quantization_mode == "int8" and integer_gemm_applies(layer, x):
+            return int8_dense(layer, x)
+        mixed = layer.compute_dtype != layer.variable_dtype
+        if layer.quantization_mode is not None or (mixed and layer.lora_enabled):
+            return layer(x)
+        # With LoRA the kernel is already a tensor; under mixed precision Keras'
+        # autocast reads the weights in the compute dtype, as `.to` does here.
+        kernel = layer.kernel
+        kernel = (kernel.value if isinstance(kernel, keras.Variable) else kernel).to(x.dtype)
+        bias = None if layer.bias is None else layer.bias.value.to(x.dtype)
+        return torch.nn.functional.linear(x, kernel.T, bias)
 
-    if layer.activation is not keras.activations.linear:
-        return layer(x)
-    if layer.quantization_mode == "int8" and integer_gemm_applies(layer, x):
-        return int8_dense(layer, x)
-    mixed = layer.compute_dtype != layer.variable_dtype
-    if layer.quantization_mode is not None or (mixed and layer.lora_enabled):
-        return layer(x)
-    # With LoRA the kernel is already a tensor; under mixed precision Keras'
-    # autocast reads the weights in the compute dtype, as `.to` does here.
-    kernel = layer.kernel
-    kernel = (kernel.value if isinstance(kernel, keras.Variable) else kernel).to(x.dtype)
-    bias = None if layer.bias is None else layer.bias.value.to(x.dtype)
-    return torch.nn.functional.linear(x, kernel.T, bias)
+    def layer_norm(self, layer, x):
+        """`layer(x)` for a LayerNormalization: torch's kernel in float32, as
+        `keras.ops.layer_normalization` computes it, except under mixed precision."""
+        import torch
+
+        if layer.compute_dtype != layer.variable_dtype:
+            return layer(x)
+        shape = (x.shape[-1],)
+        y = torch.nn.functional.layer_norm(
+            x.float(), shape, layer.gamma.value.float(), layer.beta.value.float(), layer.epsilon
+        )
+        return y.to(x.dtype)
 
 
 def integer_gemm_applies(layer, x):
@@ -153,20 +145,6 @@ def int8_dense(layer, x):
     if layer.bias is not None:
         y = y.add_(layer.bias.value)
     return y
-
-
-def layer_norm(layer, x):
-    """`layer(x)` for a LayerNormalization: torch's kernel in float32, as
-    `keras.ops.layer_normalization` computes it, except under mixed precision."""
-    import torch
-
-    if layer.compute_dtype != layer.variable_dtype:
-        return layer(x)
-    shape = (x.shape[-1],)
-    y = torch.nn.functional.layer_norm(
-        x.float(), shape, layer.gamma.value.float(), layer.beta.value.float(), layer.epsilon
-    )
-    return y.to(x.dtype)
 
 
 class RealTokens:
