@@ -220,3 +220,25 @@ def test_deleting_variables_walks_only_new_objects_then_collects_once(tiny_token
         backbone.merge_lora_weights()
     assert len(frozen) > 1 and all(frozen[:-1]) and frozen[-1] is False, frozen
     assert gc.get_freeze_count() == 0, "gc.unfreeze was not called"
+
+
+def quantized_paths(model):
+    return {layer.path for layer in model._flatten_layers() if getattr(layer, "quantization_mode", None)}
+
+
+@pytest.mark.parametrize("name", ["backbone", "text_classifier"])
+def test_quantizing_with_lora_enabled_or_twice_is_refused_before_any_layer_changes(tiny_tokenizer, name):
+    model = MODELS[name](tiny_backbone_for(tiny_tokenizer))
+    model.enable_lora(2)
+    with pytest.raises(ValueError, match=r"quantize\('int8'\): LoRA is enabled on 4 layers .*merge_lora_weights\(\)"):
+        model.quantize("int8")
+    assert not quantized_paths(model)
+    model.merge_lora_weights()
+    model.quantize("int8")
+    before = quantized_paths(model)
+    with pytest.raises(ValueError, match=r"quantize\('int4'\): the model is already quantized \('int8' at "):
+        model.quantize("int4")
+    assert quantized_paths(model) == before and {layer.quantization_mode for layer in model._flatten_layers()} <= {
+        None,
+        "int8",
+    }

@@ -37,7 +37,28 @@ class FunctionalModel(keras.Model):
         """Keras' `quantize` ("int8", "int4", "float8", ...) on every Dense
         layer, without a warning for each layer that has nothing to quantize
         (LayerNorm, Dropout, inputs). The choice survives `get_config` and
-        `.keras` archives through a `DTypePolicyMap`."""
+        `.keras` archives through a `DTypePolicyMap`.
+
+        Refused before any layer changes: a model with LoRA enabled (Keras
+        would quantize the base kernel and keep the adapters beside it
+        unmerged; merge first, or enable LoRA after quantizing for QLoRA), and
+        a model already quantized (Keras refuses layer by layer, after it may
+        have quantized others)."""
+        layers = self._flatten_layers(include_self=False)
+        lora = [layer.path for layer in layers if getattr(layer, "lora_enabled", False)]
+        if lora:
+            raise ValueError(
+                f"{type(self).__name__}.quantize({mode!r}): LoRA is enabled on {len(lora)} layers (first: "
+                f"{lora[0]}). Call merge_lora_weights() first, then quantize; for LoRA on a quantized model "
+                "(QLoRA), call enable_lora after quantize."
+            )
+        quantized = [layer for layer in layers if getattr(layer, "quantization_mode", None) is not None]
+        if quantized and "filters" not in kwargs:
+            raise ValueError(
+                f"{type(self).__name__}.quantize({mode!r}): the model is already quantized "
+                f"({quantized[0].quantization_mode!r} at {quantized[0].path}). Quantize a float model once; to "
+                "change the mode, load the float weights again."
+            )
         with warnings.catch_warnings(), one_garbage_collection():
             warnings.filterwarnings("ignore", "Layer .* does not have a `quantize` method implemented")
             super().quantize(mode, **kwargs)
