@@ -152,6 +152,11 @@ def main():
     parser.add_argument("--texts", type=int, default=256, help="corpus size for the end-to-end run")
     parser.add_argument("--backends", default="jax,tensorflow,torch")
     parser.add_argument(
+        "--libraries",
+        default="ours,ours_bfloat16,ours_int8,keras_hub",
+        help="rows per backend (ours alone for a quick before/after of our float32 forward and end to end)",
+    )
+    parser.add_argument(
         "--end-to-end-batches", default="8,32", help="batch sizes of the end-to-end run (32: predict's default)"
     )
     args = parser.parse_args()
@@ -166,7 +171,7 @@ def main():
         exported = run_child("export", args, workdir, str(VOCABULARY))
         if "error" in exported:
             raise SystemExit(f"could not write the shared checkpoint: {exported['error']}")
-        libraries = ("ours", "ours_bfloat16", "ours_int8", "keras_hub")
+        libraries = args.libraries.split(",")
         for kind in ["matmul", "transformers"] + [f"{lib}:{b}" for b in backends for lib in libraries]:
             print(f"measuring {kind} ...", file=sys.stderr, flush=True)
             results[kind] = run_child(kind, args, workdir)
