@@ -1,9 +1,7 @@
-import contextlib
-
 import keras
 
 from distilbert_hub import preset_utils
-from distilbert_hub.functional_model import CheckedFunctional, FunctionalModel, one_garbage_collection
+from distilbert_hub.functional_model import CheckedFunctional, FunctionalModel, attribute_set_to, one_garbage_collection
 from distilbert_hub.hardware import warn_if_bf16_is_emulated
 from distilbert_hub.inference import strategy_for
 from distilbert_hub.input_checks import check_token_inputs
@@ -149,18 +147,12 @@ class DistilBertBackbone(FunctionalModel):
     # runs the reference layers.
     _inference_strategy = None
 
-    @contextlib.contextmanager
     def inference(self, strategy):
         """Within this block the backbone's inference calls (also from a task's
         graph) compute its output with `strategy`, a
         `distilbert_hub.inference.InferenceStrategy` (None: the reference
         layers). Calls with `training=True` always run the reference."""
-        previous = self._inference_strategy
-        object.__setattr__(self, "_inference_strategy", strategy)
-        try:
-            yield
-        finally:
-            object.__setattr__(self, "_inference_strategy", previous)
+        return attribute_set_to(self, "_inference_strategy", strategy)
 
     def call(self, inputs, training=None, mask=None):
         strategy = self._inference_strategy

@@ -100,6 +100,18 @@ class FunctionalModel(keras.Model):
 
 
 @contextlib.contextmanager
+def attribute_set_to(owner, name, value):
+    """`owner.name` is `value` within the block, set past Keras' attribute
+    tracking (a plain flag, not a layer or variable)."""
+    previous = getattr(owner, name)
+    object.__setattr__(owner, name, value)
+    try:
+        yield
+    finally:
+        object.__setattr__(owner, name, previous)
+
+
+@contextlib.contextmanager
 def one_garbage_collection():
     """Keras' `Layer.__delattr__` runs a full `gc.collect()` for every variable
     deleted, which `quantize` and `merge_lora_weights` do per Dense layer, and

@@ -1,5 +1,4 @@
 import collections.abc
-import contextlib
 
 import keras
 import numpy as np
@@ -18,7 +17,7 @@ from distilbert_hub.data import (
     unsort,
 )
 from distilbert_hub.distilbert_backbone import DistilBertBackbone, quantized_policy_map
-from distilbert_hub.functional_model import FunctionalModel
+from distilbert_hub.functional_model import FunctionalModel, attribute_set_to
 from distilbert_hub.inference import strategy_for
 
 
@@ -227,16 +226,10 @@ class Task(FunctionalModel):
         with self.backbone.inference(strategy_for(self._predict_reads or self.reads)):
             return super().predict_step(*args, **kwargs)
 
-    @contextlib.contextmanager
     def _reading(self, reads):
         """Within this block `predict_on_batch` lets the backbone compute
         `reads` only (a pipeline method that decodes real tokens alone)."""
-        previous = self._predict_reads
-        object.__setattr__(self, "_predict_reads", reads)
-        try:
-            yield
-        finally:
-            object.__setattr__(self, "_predict_reads", previous)
+        return attribute_set_to(self, "_predict_reads", reads)
 
     def _predict_by_length(self, x, batch_size, verbose):
         """Batch by batch with `predict_on_batch`: Keras' data adapters fix
