@@ -2,15 +2,13 @@
 sharded safetensors (`model.safetensors.index.json`), and `pytorch_model.bin`
 (only through `torch.load(weights_only=True)`, never a plain pickle).
 
-safetensors files are read through the `safetensors` library's own
-`safe_open`, so every header the library refuses (overlapping or uncovered
-offsets, duplicate keys, a header past the file) is refused here too, with
-the file named. A tensor is read from the file only when it is asked for
-(`SafetensorsTensor`), one at a time, so loading never holds the checkpoint
-in memory beside the model; shapes come from the header, so a config can be
-checked against them before anything is allocated. Every tensor becomes
-float32 by one rule: bfloat16 and float16 widen exactly; float64 narrows,
-and a value beyond float32's range is refused rather than turned into inf.
+safetensors files are read through the library's own `safe_open`, so every
+header it refuses is refused here too, with the file named. A tensor is read
+only when asked for (`SafetensorsTensor`), one at a time, so loading never
+holds the checkpoint in memory beside the model; shapes come from the header,
+so a config is checked against them before anything is allocated. Every tensor
+becomes float32: bfloat16 and float16 widen exactly; float64 narrows, and a
+value beyond float32's range is refused rather than turned into inf.
 
 Every file is opened through `checkpoint_file`: a name that leaves the
 checkpoint directory (`..`, an absolute path, a symlink pointing outside) is
@@ -60,10 +58,9 @@ def checkpoint_file(directory, name, what="file", must_exist=True):
     (symlinks followed only within it). Returns None for a missing file when
     `must_exist` is False."""
     directory = Path(directory)
-    shown = directory / name if isinstance(name, (str, os.PathLike)) else directory
     if not isinstance(name, (str, os.PathLike)):
         raise CheckpointError(f"{directory}: {what} is named by a {type(name).__name__}, expected a file name.")
-    name = os.fspath(name)
+    shown, name = directory / name, os.fspath(name)
     if "\x00" in name or "\x00" in os.fspath(directory):
         raise CheckpointError(f"{shown!r}: a file name with a NUL byte ({what}).")
     if os.path.isabs(name):
@@ -99,8 +96,7 @@ def is_checkpoint_file(directory, name):
 
 
 def to_float32(value, name, source):
-    """`value` as float32 by the rule in the module docstring (bfloat16 as an
-    ml_dtypes array, float16, float64 or float32)."""
+    """`value` (bfloat16 as an ml_dtypes array, float16, float32 or float64) as float32, as the module says."""
     dtype = np.dtype(value.dtype)
     if dtype.name == "bfloat16":  # ml_dtypes, e.g. from jax or a user's arrays
         return np.asarray(value).astype(np.float32)
@@ -140,11 +136,9 @@ def read_safetensors(path):
                 if dtype_name not in FLOAT_SAFETENSORS_DTYPES:
                     raise CheckpointError(f"{path}: weight '{name}' has dtype {dtype_name}, expected a float type.")
                 tensors[name] = SafetensorsTensor(path, name, dtype_name, shape)
-    except SafetensorError as error:
-        raise _safetensors_error(path, error) from None
-    except (OSError, ValueError, OverflowError, MemoryError) as error:
-        if isinstance(error, CheckpointError):
-            raise
+    except CheckpointError:
+        raise
+    except (SafetensorError, OSError, ValueError, OverflowError, MemoryError) as error:
         raise _safetensors_error(path, error) from None
     return tensors
 
@@ -288,11 +282,9 @@ def read_json(path, what="file", directory=None):
         value = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError as error:
         raise CheckpointError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}).") from None
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{path}: not valid JSON ({error}).") from None
     except RecursionError:
         raise CheckpointError(f"{path}: JSON nested deeper than {MAX_JSON_DEPTH} levels.") from None
-    except ValueError as error:  # e.g. an integer of more digits than Python converts
+    except ValueError as error:  # invalid JSON, or e.g. an integer of more digits than Python converts
         raise CheckpointError(f"{path}: not valid JSON ({error}).") from None
     if not isinstance(value, dict):
         raise CheckpointError(f"{path}: expected a JSON object, got {type(value).__name__}.")
