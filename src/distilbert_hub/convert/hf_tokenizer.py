@@ -36,10 +36,6 @@ CONFIG_OPTION_NAMES = {
 }
 
 
-def is_hf_tokenizer_json(spec):
-    return isinstance(spec, dict) and "model" in spec and "normalizer" in spec
-
-
 def _object(value, path, key):
     if value is None:
         return {}

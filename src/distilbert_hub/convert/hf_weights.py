@@ -34,18 +34,12 @@ class WeightEntry:
         return shape[::-1] if self.transpose else shape
 
 
-def dense_entries(hf_prefix, dense):
-    return [
-        WeightEntry(f"{hf_prefix}.weight", dense.kernel, transpose=True),
-        WeightEntry(f"{hf_prefix}.bias", dense.bias),
-    ]
+def dense_entries(prefix, dense):
+    return [WeightEntry(f"{prefix}.weight", dense.kernel, transpose=True), WeightEntry(f"{prefix}.bias", dense.bias)]
 
 
-def layer_norm_entries(hf_prefix, layer_norm):
-    return [
-        WeightEntry(f"{hf_prefix}.weight", layer_norm.gamma),
-        WeightEntry(f"{hf_prefix}.bias", layer_norm.beta),
-    ]
+def layer_norm_entries(prefix, layer_norm):
+    return [WeightEntry(f"{prefix}.weight", layer_norm.gamma), WeightEntry(f"{prefix}.bias", layer_norm.beta)]
 
 
 def backbone_weight_map(backbone, prefix=""):
