@@ -96,11 +96,8 @@ def hf_outputs(directory, architecture, inputs):
 
 def our_outputs(cls, directory, architecture, inputs):
     """This library's outputs for `inputs` from a preset `directory`, loaded afresh from disk."""
-    model = (
-        cls.from_preset(str(directory), preprocessor=None)
-        if cls.__name__ != "DistilBertBackbone"
-        else (cls.from_preset(str(directory)))
-    )
+    options = {} if cls.__name__ == "DistilBertBackbone" else {"preprocessor": None}
+    model = cls.from_preset(str(directory), **options)
     if architecture == "DistilBertForMaskedLM":  # logits at every position, as transformers gives them
         # Padding slots point at [CLS] (a real token); they are left out of the comparison.
         length = inputs["token_ids"].shape[-1]
@@ -242,21 +239,21 @@ def main(argv=None):
     except (ValueError, FileExistsError, FileNotFoundError, TypeError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.verify and args.to == "onnx":
-        if not verify_onnx(cls, directory, args.output, atol):
-            print("FAILED: outputs differ beyond the tolerance (or are not finite)", file=sys.stderr)
-            return 1
-        print("verified")
-    elif args.verify:
+    if not args.verify:
+        return 0
+    if args.to == "onnx":
+        ok = verify_onnx(cls, directory, args.output, atol)
+    else:
         output = Path(args.output)
         if preset_format(directory)[0] != "hf" and preset_format(output)[0] != "hf":
             print("error: --verify needs a Hugging Face checkpoint on one side.", file=sys.stderr)
             return 2
         print(f"verifying {output} against the source {directory}", flush=True)
-        if not verify(cls, directory, output, atol):
-            print("FAILED: outputs differ beyond the tolerance (or are not finite)", file=sys.stderr)
-            return 1
-        print("verified")
+        ok = verify(cls, directory, output, atol)
+    if not ok:
+        print("FAILED: outputs differ beyond the tolerance (or are not finite)", file=sys.stderr)
+        return 1
+    print("verified")
     return 0
 
 

@@ -66,7 +66,7 @@ def _process_alive(pid):
     except ProcessLookupError:
         return False
     except OSError:  # exists, owned by someone else
-        return True
+        pass
     return True
 
 
@@ -192,13 +192,13 @@ class PresetSaver:
 
     @staticmethod
     def _write_tokenizer(tokenizer, directory):
-        tokens = tokenizer.get_vocabulary()
+        tokens, config = tokenizer.get_vocabulary(), tokenizer.get_config()
+        # A token with a line break or trailing space cannot be a line of vocabulary.txt: the list stays in the config.
         if all(survives_vocabulary_file(token) for token in tokens):
             (directory / VOCABULARY_ASSET).parent.mkdir(parents=True, exist_ok=True)
             (directory / VOCABULARY_ASSET).write_text("".join(f"{t}\n" for t in tokens), encoding="utf-8")
-            write_json(directory / TOKENIZER_CONFIG, _spec(tokenizer, tokenizer.get_config() | {"vocabulary": None}))
-        else:  # a token with a line break or trailing space cannot be a line of vocabulary.txt: keep the list
-            write_json(directory / TOKENIZER_CONFIG, _spec(tokenizer, tokenizer.get_config()))
+            config |= {"vocabulary": None}
+        write_json(directory / TOKENIZER_CONFIG, _spec(tokenizer, config))
 
     def _write_preprocessor(self, preprocessor, directory):
         self._write_tokenizer(preprocessor.tokenizer, directory)
