@@ -2,17 +2,13 @@
 sharded safetensors (`model.safetensors.index.json`), and `pytorch_model.bin`
 (only through `torch.load(weights_only=True)`, never a plain pickle).
 
-safetensors files are read through the library's own `safe_open`, so every
-header it refuses is refused here too, with the file named. A tensor is read
-only when asked for (`SafetensorsTensor`), one at a time, so loading never
-holds the checkpoint in memory beside the model; shapes come from the header,
-so a config is checked against them before anything is allocated. Every tensor
-becomes float32: bfloat16 and float16 widen exactly; float64 narrows, and a
-value beyond float32's range is refused rather than turned into inf.
-
-Every file is opened through `checkpoint_file`: a name that leaves the
-checkpoint directory (`..`, an absolute path, a symlink pointing outside) is
-refused before it is opened, and errors never quote an outside file.
+safetensors files are read through the library's own `safe_open` (every header it refuses is refused
+here, the file named). A tensor is read only when asked for (`SafetensorsTensor`), one at a time, so
+loading never holds the checkpoint in memory beside the model; shapes come from the header, so a config
+is checked against them before anything is allocated. Every tensor becomes float32: bfloat16 and float16
+widen exactly; float64 narrows, and a value beyond float32's range is refused rather than turned into inf.
+Every file is opened through `checkpoint_file`: a name leaving the checkpoint directory (`..`, an absolute
+path, a symlink) is refused before it is opened, and errors never quote an outside file.
 """
 
 import json
@@ -39,8 +35,7 @@ MAX_VOCABULARY_BYTES = 64 * 1024 * 1024
 
 
 class CheckpointError(ValueError):
-    """A checkpoint file is missing, malformed, outside its directory, or does
-    not fit the model. The message names the file (and key and value)."""
+    """A checkpoint file missing, malformed, outside its directory or not fitting the model (named in the message)."""
 
 
 def containment_root(directory):
@@ -54,9 +49,8 @@ def containment_root(directory):
 
 
 def checkpoint_file(directory, name, what="file", must_exist=True):
-    """`directory / name` after checking it stays inside the checkpoint
-    (symlinks followed only within it). Returns None for a missing file when
-    `must_exist` is False."""
+    """`directory / name` after checking it stays inside the checkpoint (symlinks followed only within it);
+    None for a missing file when `must_exist` is False."""
     directory = Path(directory)
     if not isinstance(name, (str, os.PathLike)):
         raise CheckpointError(f"{directory}: {what} is named by a {type(name).__name__}, expected a file name.")
@@ -144,9 +138,7 @@ def read_safetensors(path):
 
 
 class SafetensorsTensor:
-    """One tensor of a safetensors file, read (through `safe_open`) as float32
-    when converted to an array (`np.asarray`), and not kept: each conversion
-    reads it again. `shape` comes from the header, without reading."""
+    """One tensor of a safetensors file (`shape` from the header), read as float32 on each `np.asarray`, not kept."""
 
     def __init__(self, path, name, stored_dtype, shape):
         self.path, self.name, self.stored_dtype, self.shape = path, name, stored_dtype, shape
@@ -181,19 +173,15 @@ def read_torch_bin(path):
         raise CheckpointError(f"{path}: holds a {type(state).__name__}, expected a state dict.")
     tensors = {}
     for name, tensor in state.items():
-        if not torch.is_floating_point(tensor):
-            tensors[name] = tensor.numpy()
-            continue
-        if tensor.dtype == torch.bfloat16:
+        if torch.is_floating_point(tensor) and tensor.dtype == torch.bfloat16:  # numpy has no bfloat16
             tensor = tensor.float()
-        tensors[name] = to_float32(tensor.numpy(), name, path)
+        tensors[name] = to_float32(tensor.numpy(), name, path) if torch.is_floating_point(tensor) else tensor.numpy()
     return tensors
 
 
 def _read_index(directory, index_name, reader):
     index_path = checkpoint_file(directory, index_name, "shard index")
-    index = read_json(index_path, "shard index")
-    weight_map = index.get("weight_map")
+    weight_map = read_json(index_path, "shard index").get("weight_map")
     if not isinstance(weight_map, dict) or not weight_map:
         raise CheckpointError(
             f"{index_path}: 'weight_map' is {type(weight_map).__name__}, "
@@ -221,8 +209,7 @@ def _read_index(directory, index_name, reader):
 
 
 def read_state_dict(directory):
-    """The checkpoint's tensors as `{hf_name: float32 array}` (buffers such as
-    `position_ids` dropped), preferring safetensors over torch pickles."""
+    """`{hf_name: float32 array}` without buffers such as `position_ids`, safetensors preferred over torch pickles."""
     directory = Path(directory)
     if is_checkpoint_file(directory, SAFETENSORS_NAME):
         tensors = read_safetensors(checkpoint_file(directory, SAFETENSORS_NAME, "weights file"))
@@ -250,21 +237,8 @@ def write_safetensors(path, tensors):
     )
 
 
-def _json_depth_error(value):
-    """The path of the first container nested deeper than MAX_JSON_DEPTH, or None (iterative: no recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            if depth > MAX_JSON_DEPTH:
-                return depth
-            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return None
-
-
 def read_json(path, what="file", directory=None):
-    """A JSON object from `path` (inside `directory` when given), at most
-    MAX_JSON_BYTES and MAX_JSON_DEPTH deep; every failure a CheckpointError naming the file."""
+    """A JSON object from `path` (inside `directory` when given), at most MAX_JSON_BYTES and MAX_JSON_DEPTH deep."""
     path = checkpoint_file(directory, path, what) if directory is not None else Path(path)
     try:
         if not path.is_file():
@@ -288,8 +262,13 @@ def read_json(path, what="file", directory=None):
         raise CheckpointError(f"{path}: not valid JSON ({error}).") from None
     if not isinstance(value, dict):
         raise CheckpointError(f"{path}: expected a JSON object, got {type(value).__name__}.")
-    if _json_depth_error(value):
-        raise CheckpointError(f"{path}: JSON nested deeper than {MAX_JSON_DEPTH} levels.")
+    stack = [(value, 1)]  # iterative: no recursion
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise CheckpointError(f"{path}: JSON nested deeper than {MAX_JSON_DEPTH} levels.")
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
     return value
 
 
