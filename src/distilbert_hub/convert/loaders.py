@@ -65,12 +65,12 @@ TOKENIZER_ARGUMENTS = (
 )
 # The backbone's size arguments by their HF names (those LIMITS caps).
 KERAS_SIZE_NAMES = {hf: ours for hf, ours in HF_TO_BACKBONE.items() if hf in LIMITS}
+MAX_POSITIONS = LIMITS["max_position_embeddings"]
 
 
 def get_preset_loader(preset):
-    """The loader for the files `preset` (a name, `hf://org/name` or a
-    directory) resolves to, by its `config.json` (by `tokenizer.json` for a
-    tokenizer or preprocessor saved alone)."""
+    """The loader for the files `preset` (a name, `hf://org/name` or a directory) resolves to, by its
+    `config.json` (by `tokenizer.json` for a tokenizer or preprocessor saved alone)."""
     directory = resolve(preset)
     if is_checkpoint_file(directory, CONFIG):
         kind, config = preset_format(directory)
@@ -125,8 +125,7 @@ def hf_architecture(config, directory):
 
 
 class PresetLoader:
-    """A source in one format: `directory` and its `config.json` (None for a
-    tokenizer or preprocessor saved alone)."""
+    """A source: `directory` and its `config.json` (None for a tokenizer or preprocessor saved alone)."""
 
     def __init__(self, directory, config):
         self.directory, self.config = Path(directory), config
@@ -141,11 +140,6 @@ class PresetLoader:
     def require_model(self):  # refuse, naming the missing config.json, a directory holding only a tokenizer
         if self.config is None:
             preset_format(self.directory)
-
-    def has_tokenizer(self):
-        return any(
-            is_checkpoint_file(self.directory, name) for name in ("tokenizer.json", "vocab.txt", str(VOCABULARY_ASSET))
-        )
 
     def load_preprocessor(self, cls, **kwargs):
         tokenizer = kwargs.pop("tokenizer", None) or self.load_tokenizer(DistilBertTokenizer)
@@ -164,7 +158,9 @@ class PresetLoader:
         kwargs = dict(kwargs)
         backbone_kwargs = {"dtype": kwargs.pop("dtype")} if "dtype" in kwargs else {}
         if "preprocessor" not in kwargs:
-            kwargs["preprocessor"] = self.load_preprocessor(cls.preprocessor_cls) if self.has_tokenizer() else None
+            tokenizer_files = ("tokenizer.json", "vocab.txt", str(VOCABULARY_ASSET))
+            has_tokenizer = any(is_checkpoint_file(self.directory, name) for name in tokenizer_files)
+            kwargs["preprocessor"] = self.load_preprocessor(cls.preprocessor_cls) if has_tokenizer else None
         return backbone_kwargs, kwargs
 
 
@@ -178,8 +174,7 @@ class HuggingFaceLoader(PresetLoader):
 
     @classmethod
     def from_state(cls, config, state, source, architecture=None):
-        """A checkpoint held in memory: an HF config dict (with `architecture`
-        as `architectures`, as `save_pretrained` writes it) and state dict."""
+        """A checkpoint in memory: an HF config dict (`architecture` as `architectures`) and state dict."""
         config = {"model_type": "distilbert"} | dict(config)
         if architecture is not None:
             config["architectures"] = [architecture]
@@ -296,21 +291,17 @@ class KerasPresetLoader(PresetLoader):
         config = spec.get("config") or {}
         if not isinstance(config, dict):
             raise CheckpointError(f"{keras_config}: 'config' is {type(config).__name__}, expected an object.")
-        config = dict(config)
-        if not isinstance(config.get("vocabulary"), list):  # a list: written inline (tokens with line breaks)
-            config["vocabulary"] = read_vocabulary_lines(
-                checkpoint_file(self.directory, VOCABULARY_ASSET, "vocabulary asset")
-            )
         config = {k: v for k, v in config.items() if k in TOKENIZER_ARGUMENTS}
+        if not isinstance(config.get("vocabulary"), list):  # a list: written inline (tokens with line breaks)
+            path = checkpoint_file(self.directory, VOCABULARY_ASSET, "vocabulary asset")
+            config["vocabulary"] = read_vocabulary_lines(path)
         for name in ("lowercase", "strip_accents", "tokenize_chinese_chars", "special_tokens_in_strings"):
             if config.get(name) is not None and not isinstance(config[name], bool):
                 raise CheckpointError(
                     f"{keras_config}: '{name}' is {config[name]!r:.60}, expected true, false or null."
                 )
         if config.get("sequence_length") is not None:
-            check_int(
-                config["sequence_length"], "sequence_length", keras_config, high=LIMITS["max_position_embeddings"]
-            )
+            check_int(config["sequence_length"], "sequence_length", keras_config, high=MAX_POSITIONS)
         config = merge_options(config, kwargs, keras_config)
         try:
             return cls(**config)
@@ -329,7 +320,7 @@ class KerasPresetLoader(PresetLoader):
         config = {k: v for k, v in stored.items() if k in arguments and k != "tokenizer"}
         for key in ("sequence_length", "stride", "num_choices"):
             if config.get(key) is not None:
-                check_int(config[key], key, config_path, high=LIMITS["max_position_embeddings"])
+                check_int(config[key], key, config_path, high=MAX_POSITIONS)
         return config
 
     def task_spec(self, cls):
@@ -364,8 +355,7 @@ class KerasPresetLoader(PresetLoader):
         directory = self.directory
         if not task_config:
             return self._fresh_head(task)
-        num_classes = getattr(task, "num_classes", 1) or 1
-        load_keras_weights(task, directory, TASK_WEIGHTS, self.config, num_classes)
+        load_keras_weights(task, directory, TASK_WEIGHTS, self.config, getattr(task, "num_classes", 1) or 1)
         if is_checkpoint_file(directory, KERAS_WEIGHTS):
             model_path = checkpoint_file(directory, KERAS_WEIGHTS, "weights file")
             h5_checks.check_h5_weights(model_path, *weight_bounds(self.config))
@@ -384,8 +374,7 @@ class KerasPresetLoader(PresetLoader):
 
 
 class KerasHubPresetLoader(KerasPresetLoader):
-    """A DistilBERT preset `keras_hub` wrote: the same files, KerasHub's
-    configs and layer structure (`keras_hub_preset` maps its weights to HF names)."""
+    """A preset `keras_hub` wrote: our files, KerasHub's configs and layers (`keras_hub_preset` reads them)."""
 
     def backbone_config(self):
         return keras_hub_preset.backbone_config(self.config)
@@ -400,18 +389,13 @@ class KerasHubPresetLoader(KerasPresetLoader):
             return self._fresh_head(task)
         backbone = task.backbone
         state = keras_hub_preset.backbone_state(self.directory, backbone.hidden_dim, backbone_weight_map(backbone))
-        state = {f"{HF_PREFIX}{k}": v for k, v in state.items()} | keras_hub_preset.head_state(
-            self.directory, type(task).__name__, head_weight_entries(task)
-        )
+        head_state = keras_hub_preset.head_state(self.directory, type(task).__name__, head_weight_entries(task))
+        state = {f"{HF_PREFIX}{k}": v for k, v in state.items()} | head_state
         assign_hf_weights(task_weight_map(task), state, source=str(self.directory))
 
 
-# --- checks shared by the loaders --------------------------------------------
-
-
 def split_state_dict(state, source):
-    """(backbone weights under DistilBertModel names, head weights) of an HF
-    state dict with or without the `distilbert.` prefix."""
+    """(backbone weights under DistilBertModel names, head weights) of an HF state dict, `distilbert.` or not."""
     prefixed = any(name.startswith(HF_PREFIX) for name in state)
     backbone, head = {}, {}
     for name, value in state.items():
@@ -456,9 +440,8 @@ def _checked_dtype(kwargs):
 
 
 def check_dtype_policy(dtype, source):
-    """A dtype policy (name, dict or object) as an object, refused unless its
-    variables and computations are floating point (a quantized policy stores
-    float variables too)."""
+    """A dtype policy (name, dict or object) as an object, refused unless its variables and computations are
+    floating point (a quantized policy stores float variables too)."""
     if dtype is None:
         return None
     try:
@@ -475,8 +458,7 @@ def check_dtype_policy(dtype, source):
 
 
 def check_config_against_weights(kwargs, state, source):
-    """The config's sizes against the weight file's shapes (read from its
-    header, no data), before any layer is built."""
+    """The config's sizes against the weights' shapes (from the file's header), before any layer is built."""
     dim = kwargs["hidden_dim"]
     expected = {
         "embeddings.word_embeddings.weight": (kwargs["vocabulary_size"], dim),
@@ -489,11 +471,8 @@ def check_config_against_weights(kwargs, state, source):
                 f"{source}: weight '{name}' has shape {tuple(np.shape(state[name]))}, but config.json describes "
                 f"{shape}; the config does not fit the weights (checked before building the model)."
             )
-    layers = {
-        int(name.split(".")[2])
-        for name in state
-        if name.startswith("transformer.layer.") and name.split(".")[2].isdigit()
-    }
+    layers = [name.split(".")[2] for name in state if name.startswith("transformer.layer.")]
+    layers = {int(index) for index in layers if index.isdigit()}
     if layers and max(layers) + 1 != kwargs["num_layers"]:
         raise CheckpointError(
             f"{source}: the weights hold {max(layers) + 1} transformer layers, config.json says n_layers="
@@ -502,8 +481,7 @@ def check_config_against_weights(kwargs, state, source):
 
 
 def weight_bounds(backbone_spec, num_classes=1):
-    """(most values one weight of this config holds, most values in all) for
-    HDF5 weight files: the backbone's parameters and room for any head."""
+    """(most values one weight of this config holds, most in all: the backbone and room for any head) for HDF5."""
     config = backbone_spec["config"]
     sizes = {hf: config[ours] for hf, ours in KERAS_SIZE_NAMES.items() if config.get(ours) is not None}
     dim = sizes["dim"]
@@ -513,9 +491,8 @@ def weight_bounds(backbone_spec, num_classes=1):
 
 
 def load_keras_weights(model, directory, name, backbone_spec, num_classes=1):
-    """`model.load_weights` from a preset's HDF5 file, after checking the file
-    holds no links or external data and declares no more than the config's
-    model; every weight must then be finite, as for a Hugging Face checkpoint."""
+    """`model.load_weights` from a preset's HDF5 file, checked first (no links or external data, no more than
+    the config's model declared); every weight must then be finite, as for a Hugging Face checkpoint."""
     path = checkpoint_file(directory, name, "weights file")
     h5_checks.check_h5_weights(path, *weight_bounds(backbone_spec, num_classes))
     try:
@@ -530,8 +507,7 @@ def load_keras_weights(model, directory, name, backbone_spec, num_classes=1):
 
 
 def make_task(cls, backbone, kwargs, source):
-    """`cls(backbone, **kwargs)`, with the head's sizes checked first and a
-    missing or wrong argument named."""
+    """`cls(backbone, **kwargs)`, with the head's sizes checked first and a missing or wrong argument named."""
     num_classes = kwargs.get("num_classes")
     if num_classes is not None:
         check_int(num_classes, "num_classes", source, high=LIMITS["num_labels"])
