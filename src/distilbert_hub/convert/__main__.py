@@ -66,9 +66,8 @@ import sys, numpy as np, torch, transformers
 directory, architecture, io = sys.argv[1:4]
 inputs = np.load(io + "/inputs.npz")
 # float32 whatever the checkpoint stores: this library widens bf16 weights to float32 exactly.
-model = getattr(transformers, architecture).from_pretrained(
-    directory, attn_implementation="eager", dtype=torch.float32
-).eval()
+model = getattr(transformers, architecture).from_pretrained(directory, attn_implementation="eager", dtype=torch.float32)
+model.eval()
 with torch.no_grad():
     result = model(input_ids=torch.from_numpy(inputs["token_ids"]).long(),
                    attention_mask=torch.from_numpy(inputs["padding_mask"]).long())
@@ -111,20 +110,17 @@ def our_outputs(cls, directory, architecture, inputs):
 
 
 def outputs_of(cls, directory, architecture, inputs):
-    """What `directory` computes in its own implementation: transformers for an
-    HF checkpoint, this library for a preset."""
+    """What `directory` computes in its own implementation: transformers for an HF checkpoint, else this library."""
     if preset_format(directory)[0] == "hf":
         return hf_outputs(directory, architecture, inputs)
     return our_outputs(cls, directory, architecture, inputs)
 
 
 def verify_inputs(cls, source, output):
-    """The fixed texts through the source's tokenizer (the Hugging Face side's
-    where there is one), as `verify` feeds them to both models."""
+    """The fixed texts through the source's tokenizer (the Hugging Face side's where there is one)."""
     hf_side = output if preset_format(source)[0] != "hf" and preset_format(output)[0] == "hf" else source
     tokenizer = hub.DistilBertTokenizer.from_preset(str(hf_side))
-    backbone_length = hub.DistilBertBackbone.from_preset(str(source), load_weights=False).max_sequence_length
-    length = min(32, backbone_length)
+    length = min(32, hub.DistilBertBackbone.from_preset(str(source), load_weights=False).max_sequence_length)
     inputs = hub.DistilBertTextClassifierPreprocessor(tokenizer, sequence_length=length)(VERIFY_TEXTS)
     inputs = {k: np.asarray(v) for k, v in inputs.items()}
     if cls is hub.DistilBertMultipleChoice:
@@ -133,8 +129,7 @@ def verify_inputs(cls, source, output):
 
 
 def within_tolerance(actual, expected, padding_mask, atol):
-    """Prints each output's max abs error over real tokens; True when every
-    output is present, finite and within `atol`."""
+    """Prints each output's max abs error over real tokens; True when all are present, finite and within `atol`."""
     ok = True
     for name, value in expected.items():
         if name not in actual or np.shape(actual[name]) != np.shape(value):
@@ -146,33 +141,27 @@ def within_tolerance(actual, expected, padding_mask, atol):
         if error.shape[: padding_mask.ndim] == padding_mask.shape:
             error = error[padding_mask == 1]
         worst = float(np.nanmax(error)) if finite else float("nan")
-        print(
-            f"  {name}: max abs error on real tokens {worst:.3e} (tolerance {atol:g})" + ("" if finite else " NaN/inf")
-        )
+        suffix = "" if finite else " NaN/inf"
+        print(f"  {name}: max abs error on real tokens {worst:.3e} (tolerance {atol:g}){suffix}")
         ok = ok and finite and worst <= atol
     return ok
 
 
 def verify(cls, source, output, atol):
-    """The converted model (`output`, loaded afresh by its own implementation)
-    against the source model (`source`, likewise): never against our own
-    in-memory copy. NaN or infinity anywhere fails."""
+    """The converted model (`output`) against the source, each loaded afresh by its own implementation (never
+    our in-memory copy). NaN or infinity anywhere fails."""
     inputs = verify_inputs(cls, source, output)
     expected = outputs_of(cls, source, architecture_of(cls), inputs)
     actual = outputs_of(cls, output, architecture_of(cls), inputs)
     return within_tolerance(actual, expected, inputs["padding_mask"], atol)
 
 
-def transformers_installed():
-    return all(importlib.util.find_spec(name) is not None for name in ("torch", "transformers"))
-
-
 def verify_onnx(cls, source, onnx_path, atol):
-    """ONNX Runtime on the exported file against the source model computed
-    apart: by transformers where the source is a Hugging Face checkpoint and
-    transformers is installed, otherwise by this library from the source."""
+    """ONNX Runtime on the exported file against the source model computed apart: by transformers for a
+    Hugging Face checkpoint where it is installed, otherwise by this library."""
     inputs = verify_inputs(cls, source, source)
-    by_transformers = preset_format(source)[0] == "hf" and transformers_installed()
+    installed = all(importlib.util.find_spec(name) is not None for name in ("torch", "transformers"))
+    by_transformers = preset_format(source)[0] == "hf" and installed
     reference = "transformers" if by_transformers else "this library's model"
     print(f"verifying {onnx_path} in ONNX Runtime against {reference} ({source})", flush=True)
     if by_transformers:
