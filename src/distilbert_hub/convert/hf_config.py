@@ -52,8 +52,8 @@ def check_fraction(value, key, source):
 
 
 def check_backbone_sizes(sizes, source, names=None):
-    """Refuse sizes (HF key -> value) of the wrong type, past LIMITS, or
-    beyond MAX_PARAMETERS together; `names` maps HF keys to the names shown."""
+    """Refuse sizes (HF key -> value) of the wrong type, past LIMITS, or beyond MAX_PARAMETERS together;
+    `names` maps HF keys to the names shown."""
     names = names or {}
     for key in ("vocab_size", "n_layers", "n_heads", "dim", "hidden_dim", "max_position_embeddings"):
         if key in sizes:
@@ -137,8 +137,7 @@ def head_kwargs_from_hf_config(cls, hf_config):
 
 
 def hf_config_from_task(task):
-    """An HF `config.json` dict describing a task: the backbone's fields and
-    what its head adds (architecture, labels, dropout), per `hf_heads.HEADS`."""
+    """An HF `config.json` dict describing a task: the backbone's and its head's fields, per `hf_heads.HEADS`."""
     head = head_of(type(task))
     config = hf_config_from_backbone(task.backbone) | {"architectures": [head.architecture]}
     # Our classifier's pre-classifier can be narrower, or add an activation; transformers' cannot.

@@ -44,9 +44,7 @@ HEADS = {
         labels=True,
     ),
     "DistilBertQuestionAnswerer": HfHead(
-        "DistilBertForQuestionAnswering",
-        weights=(("qa_outputs", "output_dense", "dense"),),
-        dropout_key="qa_dropout",
+        "DistilBertForQuestionAnswering", weights=(("qa_outputs", "output_dense", "dense"),), dropout_key="qa_dropout"
     ),
     "DistilBertMultipleChoice": HfHead(
         "DistilBertForMultipleChoice",
@@ -79,10 +77,7 @@ TIED_WEIGHTS = {name: original for head in HEADS.values() for name, original in 
 
 def head_of(cls):
     """The table's entry for a task class (or a subclass of one), or None."""
-    for klass in cls.__mro__:
-        if klass.__name__ in HEADS:
-            return HEADS[klass.__name__]
-    return None
+    return next((HEADS[klass.__name__] for klass in cls.__mro__ if klass.__name__ in HEADS), None)
 
 
 def architecture_of(cls):

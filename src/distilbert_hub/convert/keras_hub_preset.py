@@ -82,8 +82,7 @@ class _Reader:
 
 
 def backbone_state(directory, hidden_dim, entries=()):
-    """HF-named float32 weights (DistilBertModel names) from `model.weights.h5`;
-    `entries` (the backbone's weight map) give the sizes each must have."""
+    """DistilBertModel-named float32 weights from `model.weights.h5`, sized as `entries` (the weight map) say."""
     reader = _Reader(directory, "model.weights.h5", {e.hf_name: e.hf_shape for e in entries})
     with reader.file:
         embedding = "layers/token_and_position_embedding"

@@ -35,8 +35,6 @@ TOKENIZER_CONFIG = "tokenizer.json"
 PREPROCESSOR_CONFIG = "preprocessor.json"
 METADATA = "metadata.json"
 VOCABULARY_ASSET = Path("assets") / "tokenizer" / "vocabulary.txt"
-
-
 STAGING_MARK = ".partial-"
 
 
@@ -71,11 +69,9 @@ def _process_alive(pid):
 
 
 def _rename_no_replace(source, target):
-    """Rename `source` to `target`, refusing (FileExistsError) a target that
-    appeared meanwhile, atomically where Linux' renameat2 is available."""
+    """Rename `source` to `target`, refusing a target that appeared meanwhile (atomically with Linux' renameat2)."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
     except (OSError, AttributeError):
         renameat2 = None
     if renameat2 is not None:
@@ -94,22 +90,18 @@ def _rename_no_replace(source, target):
 
 @contextlib.contextmanager
 def no_tensorflow_probe():
-    """Keras' serialize_keras_object (behind every get_config, through the
-    dtype policy) imports tensorflow whenever it is installed, to test for a
-    tf.TensorShape; tensorflow beside jax, or beside transformers' torch, in
-    one process aborts it. Off the tensorflow backend, and while tensorflow is
-    not imported, no object can be a tf.TensorShape: Keras' lazy module is
-    told tensorflow is unavailable for the duration of a save, then reset.
-    Private Keras API (guarded in tests/test_keras_private_api.py): no public
-    switch stops that probe."""
+    """Keras' serialize_keras_object (behind every get_config, through the dtype policy) imports tensorflow
+    whenever it is installed, to test for a tf.TensorShape; tensorflow beside jax, or beside transformers'
+    torch, in one process aborts it. Off the tensorflow backend, and while tensorflow is not imported, no
+    object can be a tf.TensorShape: Keras' lazy module is told tensorflow is unavailable during a save.
+    Private Keras API (guarded in tests/test_keras_private_api.py): no public switch stops that probe."""
     from keras.src.utils import module_utils
 
     lazy = getattr(module_utils, "tensorflow", None)
     if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules or not hasattr(lazy, "_available"):
         yield
         return
-    saved = lazy._available
-    lazy._available = False
+    saved, lazy._available = lazy._available, False
     try:
         yield
     finally:
@@ -118,10 +110,9 @@ def no_tensorflow_probe():
 
 @contextlib.contextmanager
 def new_directory(path):
-    """A temporary sibling of `path` (`.NAME.partial-PID-*`, with the umask's
-    permissions) that becomes `path` on success; an existing target, or one
-    that appears meanwhile, is refused. Staging folders of a killed writer are
-    removed by the next write to the same target."""
+    """A temporary sibling of `path` (`.NAME.partial-PID-*`, umask permissions) that becomes `path` on success;
+    an existing target, or one appearing meanwhile, is refused. The next write to a target removes the
+    staging folders of a killed writer."""
     _check_output_path(path)
     path = Path(path)
     if os.path.lexists(path):
@@ -148,8 +139,7 @@ def _spec(obj, config):
 
 
 class PresetSaver:
-    """Writes one object (tokenizer, preprocessor, backbone or task) as a new
-    preset directory, with its `metadata.json`: KerasHub's `PresetSaver`."""
+    """Writes a tokenizer, preprocessor, backbone or task, with `metadata.json`, as a new preset (KerasHub's)."""
 
     def __init__(self, preset_dir):
         self.preset_dir = preset_dir
@@ -212,8 +202,7 @@ class PresetSaver:
 
 
 def export_to_transformers(model, path):
-    """A backbone or task as a directory `transformers` loads (`config.json`,
-    `model.safetensors`, and the tokenizer's files where the task has a preprocessor)."""
+    """A backbone or task as a directory `transformers` loads (with the tokenizer where there is a preprocessor)."""
     if isinstance(model, DistilBertBackbone):
         backbone, entries, config, tokenizer = model, backbone_weight_map(model), hf_config_from_backbone(model), None
     else:
