@@ -69,8 +69,7 @@ MAX_POSITIONS = LIMITS["max_position_embeddings"]
 
 
 def get_preset_loader(preset):
-    """The loader for the files `preset` (a name, `hf://org/name` or a directory) resolves to, by its
-    `config.json` (by `tokenizer.json` for a tokenizer or preprocessor saved alone)."""
+    """The loader for the files `preset` resolves to, by `config.json` (`tokenizer.json` for a tokenizer alone)."""
     directory = resolve(preset)
     if is_checkpoint_file(directory, CONFIG):
         kind, config = preset_format(directory)
@@ -132,10 +131,8 @@ class PresetLoader:
 
     def load_tokenizer(self, cls, **kwargs):  # a Hugging Face checkpoint's tokenizer files
         vocabulary, options, where = read_hf_tokenizer(self.directory)
-        options = merge_options(options, kwargs, where)
         # transformers' BertTokenizer / DistilBertTokenizer lowercase unless told otherwise.
-        options.setdefault("lowercase", True)
-        return cls(vocabulary, **options)
+        return cls(vocabulary, **({"lowercase": True} | merge_options(options, kwargs, where)))
 
     def require_model(self):  # refuse, naming the missing config.json, a directory holding only a tokenizer
         if self.config is None:
@@ -183,7 +180,21 @@ class HuggingFaceLoader(PresetLoader):
     def state(self):
         """(backbone weights under DistilBertModel names, head weights), checked against the config's sizes."""
         state = read_state_dict(self.directory) if self._state is None else self._state
-        backbone_state, head_state = split_state_dict(state, self.directory)
+        prefixed = any(name.startswith(HF_PREFIX) for name in state)  # a task's checkpoint, or DistilBertModel's
+        backbone_state, head_state = {}, {}
+        for name, value in state.items():
+            if prefixed and name.startswith(HF_PREFIX):
+                backbone_state[name[len(HF_PREFIX) :]] = value
+            elif not prefixed and name.startswith(("embeddings.", "transformer.")):
+                backbone_state[name] = value
+            elif name.startswith(HEAD_PREFIXES):
+                head_state[name] = value
+            else:
+                raise CheckpointError(
+                    f"{self.directory}: unexpected weight '{name}' (not a DistilBERT backbone or head weight)."
+                )
+        if not backbone_state:
+            raise CheckpointError(f"{self.directory}: no DistilBERT backbone weights (embeddings.*, transformer.*).")
         check_config_against_weights(self.backbone_kwargs(), backbone_state, str(self.directory))
         return backbone_state, head_state
 
@@ -392,24 +403,6 @@ class KerasHubPresetLoader(KerasPresetLoader):
         head_state = keras_hub_preset.head_state(self.directory, type(task).__name__, head_weight_entries(task))
         state = {f"{HF_PREFIX}{k}": v for k, v in state.items()} | head_state
         assign_hf_weights(task_weight_map(task), state, source=str(self.directory))
-
-
-def split_state_dict(state, source):
-    """(backbone weights under DistilBertModel names, head weights) of an HF state dict, `distilbert.` or not."""
-    prefixed = any(name.startswith(HF_PREFIX) for name in state)
-    backbone, head = {}, {}
-    for name, value in state.items():
-        if prefixed and name.startswith(HF_PREFIX):
-            backbone[name[len(HF_PREFIX) :]] = value
-        elif not prefixed and name.startswith(("embeddings.", "transformer.")):
-            backbone[name] = value
-        elif name.startswith(HEAD_PREFIXES):
-            head[name] = value
-        else:
-            raise CheckpointError(f"{source}: unexpected weight '{name}' (not a DistilBERT backbone or head weight).")
-    if not backbone:
-        raise CheckpointError(f"{source}: no DistilBERT backbone weights (embeddings.*, transformer.*).")
-    return backbone, head
 
 
 def drop_tied_copies(head_state, backbone_state, directory):
