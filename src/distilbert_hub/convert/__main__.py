@@ -48,8 +48,7 @@ def model_class(directory):
     """The class a preset or checkpoint directory holds."""
     kind, config = preset_format(directory)
     if kind == "hf":
-        architecture = hf_architecture(config, directory)
-        return getattr(hub, TASK_NAMES[architecture]) if architecture in TASK_NAMES else hub.DistilBertBackbone
+        return getattr(hub, TASK_NAMES.get(hf_architecture(config, directory), "DistilBertBackbone"))
     if is_checkpoint_file(directory, TASK_CONFIG):
         name = read_json(TASK_CONFIG, "task config", directory).get("class_name")
         if name in HEADS and HEADS[name].weights:
@@ -58,9 +57,8 @@ def model_class(directory):
     return hub.DistilBertBackbone
 
 
-# Run by a child interpreter: transformers never shares a process with the
-# Keras backend (tensorflow beside transformers' torch aborts, and so can jax
-# once something has imported tensorflow).
+# Run by a child interpreter: transformers never shares a process with the Keras backend (tensorflow
+# beside transformers' torch aborts, and so can jax once something has imported tensorflow).
 HF_CHILD = """
 import sys, numpy as np, torch, transformers
 directory, architecture, io = sys.argv[1:4]
@@ -80,12 +78,9 @@ def hf_outputs(directory, architecture, inputs):
     """transformers' outputs for `inputs` from the checkpoint `directory`, computed in a child process."""
     with tempfile.TemporaryDirectory(prefix="verify-") as io:
         np.savez(Path(io) / "inputs.npz", **inputs)
-        environment = {k: v for k, v in __import__("os").environ.items() if k != "KERAS_BACKEND"}
+        env = {k: v for k, v in __import__("os").environ.items() if k != "KERAS_BACKEND"}
         run = subprocess.run(
-            [sys.executable, "-c", HF_CHILD, str(directory), architecture, io],
-            capture_output=True,
-            text=True,
-            env=environment,
+            [sys.executable, "-c", HF_CHILD, str(directory), architecture, io], capture_output=True, text=True, env=env
         )
         if run.returncode != 0:
             raise SystemExit(f"--verify: transformers could not run {directory}:\n{run.stderr[-2000:]}")
