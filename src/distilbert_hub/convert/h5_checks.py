@@ -77,8 +77,7 @@ def check_h5_weights(path, max_elements, max_total):
 
 
 def backbone_datasets_differ(model_path, task_path):
-    """The first dataset of `model_path` (a backbone's weights) that differs
-    from the same backbone's weights inside `task_path`, or None."""
+    """The first dataset of `model_path` (a backbone's weights) differing from its copy in `task_path`, or None."""
     with open_h5(model_path) as backbone, open_h5(task_path) as task:
         names = []
         backbone.visititems(lambda name, item: names.append(name) if isinstance(item, h5py.Dataset) else None)

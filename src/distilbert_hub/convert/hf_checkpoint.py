@@ -1,6 +1,5 @@
-"""Read and write Hugging Face checkpoint weights: `model.safetensors`,
-sharded safetensors (`model.safetensors.index.json`), and `pytorch_model.bin`
-(only through `torch.load(weights_only=True)`, never a plain pickle).
+"""Read and write Hugging Face checkpoint weights: `model.safetensors`, sharded safetensors
+(`model.safetensors.index.json`), and `pytorch_model.bin` (only through `torch.load(weights_only=True)`).
 
 safetensors files are read through the library's own `safe_open` (every header it refuses is refused
 here, the file named). A tensor is read only when asked for (`SafetensorsTensor`), one at a time, so
@@ -26,8 +25,7 @@ IGNORED_KEYS = ("embeddings.position_ids", "distilbert.embeddings.position_ids")
 
 FLOAT_SAFETENSORS_DTYPES = ("F64", "F32", "F16", "BF16")
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-# A JSON file of a checkpoint (config, tokenizer, index) larger than this is
-# refused unread: the largest real one, a multilingual tokenizer.json, is ~10 MB.
+# A checkpoint's JSON file (config, tokenizer, index) over this is refused unread (the largest real one is ~10 MB).
 MAX_JSON_BYTES = 64 * 1024 * 1024
 # Deeper JSON nesting than this is refused (real configs nest 3 levels).
 MAX_JSON_DEPTH = 32
@@ -39,9 +37,8 @@ class CheckpointError(ValueError):
 
 
 def containment_root(directory):
-    """The folder every file of `directory` must resolve into: the directory
-    itself, or for a Hugging Face cache snapshot (`models--org--name/snapshots/REV`,
-    whose files are symlinks into `models--org--name/blobs`) the repository folder."""
+    """The folder every file of `directory` must resolve into: the directory itself, or for a Hugging Face
+    cache snapshot (`models--X/snapshots/REV`, its files symlinks into `models--X/blobs`) the repository folder."""
     directory = Path(os.path.realpath(directory))
     if directory.parent.name == "snapshots" and (directory.parent.parent / "blobs").is_dir():
         return directory.parent.parent

@@ -17,10 +17,9 @@ HF_TO_BACKBONE = {
     "sinusoidal_pos_embds": "sinusoidal_position_embedding",
 }
 REQUIRED_HF_KEYS = ("vocab_size", "n_layers", "n_heads", "dim", "hidden_dim")
-# Upper bounds no real DistilBERT reaches (the largest, multilingual, has a
-# 119547-token vocabulary, 6 layers, dim 768, hidden_dim 3072, 512 positions):
-# a config past them is refused before a layer is built, so a hostile
-# config.json cannot make the loader allocate gigabytes.
+# Upper bounds no real DistilBERT reaches (the largest, multilingual, has a 119547-token vocabulary, 6 layers,
+# dim 768, hidden_dim 3072, 512 positions): a config past them is refused before a layer is built, so a
+# hostile config.json cannot make the loader allocate gigabytes.
 LIMITS = {
     "vocab_size": 1_000_000,
     "n_layers": 48,

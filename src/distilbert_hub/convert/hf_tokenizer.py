@@ -97,10 +97,9 @@ STANDARD_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
 def check_added_tokens(added, vocab, path):
-    """`added_tokens` are honoured as this tokenizer handles them: the five
-    special tokens, each at its vocabulary id, matched whole and unnormalized.
-    Any other added token (one transformers would match in the text before
-    WordPiece) is refused, rather than silently tokenized as ordinary text."""
+    """`added_tokens` are honoured as this tokenizer handles them: the five special tokens, each at its
+    vocabulary id, matched whole and unnormalized. Any other added token (one transformers would match in
+    the text before WordPiece) is refused, rather than silently tokenized as ordinary text."""
     if added is None:
         return
     if not isinstance(added, list):

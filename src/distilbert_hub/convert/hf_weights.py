@@ -82,9 +82,8 @@ def assign_hf_weights(entries, state_dict, source="checkpoint", ignore_unused=()
         value = to_float32(np.asarray(state_dict[entry.hf_name]), entry.hf_name, source)
         return value.T if entry.transpose else value
 
-    # Two passes: every weight is checked before the first is written. Values
-    # are not kept between them: a checkpoint read lazily from disk is never
-    # held in memory whole beside the model.
+    # Two passes: every weight is checked before the first is written. Values are not kept between them:
+    # a checkpoint read lazily from disk is never held in memory whole beside the model.
     for entry in entries:
         shape = tuple(np.shape(state_dict[entry.hf_name]))
         if shape != entry.hf_shape:

@@ -1,9 +1,6 @@
-"""Read a KerasHub DistilBERT preset (as `keras_hub`'s `save_to_preset`
-writes it, keras-hub 0.32 with keras 3.15), so KerasHub users can move over.
-
-KerasHub's layers differ from ours (`EinsumDense` projections of shape
-`[in, heads, head_dim]`), so its weight files are read with h5py and translated
-to Hugging Face names, then go through `hf_weights` like any HF checkpoint.
+"""Read a KerasHub DistilBERT preset (as keras-hub 0.32 with keras 3.15 writes it), so KerasHub users
+can move over. Its layers differ from ours (`EinsumDense` projections of shape `[in, heads, head_dim]`),
+so its weight files are read with h5py and translated to Hugging Face names for `hf_weights`.
 """
 
 import re
@@ -44,9 +41,8 @@ def backbone_config(spec):
 
 
 class _Reader:
-    """Reads a KerasHub weights file as Keras' loader would (no links, no
-    external storage) into `state` under HF names, each dataset's declared size
-    checked against the HF weight it becomes (`expected`: HF name -> shape) before it is read."""
+    """Reads a KerasHub weights file as Keras' loader would (no links, no external storage) into `state`
+    under HF names, each dataset's size checked against its HF weight's (`expected`) before it is read."""
 
     def __init__(self, directory, name, expected):
         self.path = checkpoint_file(directory, name, "weights file")

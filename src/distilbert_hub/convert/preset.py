@@ -1,10 +1,6 @@
-"""Presets out: `save_to_preset` writes KerasHub's layout (read back by
-`loaders.KerasPresetLoader`): `config.json` (the backbone's Keras config),
-`model.weights.h5`, `tokenizer.json` (the tokenizer's config) with its
-vocabulary in `assets/tokenizer/vocabulary.txt`, `preprocessor.json`,
-`task.json`, `task.weights.h5` and `metadata.json`. `export_to_transformers`
-writes a Hugging Face checkpoint. Writing goes to a temporary directory renamed
-into place at the end, so a failure never leaves a half-written preset.
+"""Presets out: `save_to_preset` writes KerasHub's layout (the file names below; read back by
+`loaders.KerasPresetLoader`), `export_to_transformers` a Hugging Face checkpoint. Writing goes to a
+temporary directory renamed into place at the end, so a failure never leaves a half-written preset.
 """
 
 import contextlib
@@ -111,8 +107,7 @@ def no_tensorflow_probe():
 @contextlib.contextmanager
 def new_directory(path):
     """A temporary sibling of `path` (`.NAME.partial-PID-*`, umask permissions) that becomes `path` on success;
-    an existing target, or one appearing meanwhile, is refused. The next write to a target removes the
-    staging folders of a killed writer."""
+    an existing target, or one appearing meanwhile, is refused; the next write removes a killed writer's staging."""
     _check_output_path(path)
     path = Path(path)
     if os.path.lexists(path):
@@ -171,8 +166,8 @@ class PresetSaver:
         }
         with self._writing(metadata) as directory:
             config = task.get_config()
-            # The task's serialized backbone carries the head's quantized
-            # layers in its dtype policy map too: the head is built from it.
+            # The task's serialized backbone carries the head's quantized layers in its dtype policy map
+            # too: the head is built from it.
             self._write_backbone(task.backbone, directory, config["backbone"])
             config |= {"backbone": None, "preprocessor": None}
             write_json(directory / TASK_CONFIG, _spec(task, config))
