@@ -1,7 +1,4 @@
-"""Conversion between Hugging Face DistilBERT checkpoints and Keras models.
-
-`loaders` reads each source format, `preset` writes presets and Hugging Face
-checkpoints, `hf_heads` says what `transformers` calls each task head.
-`distilbert_hub/__init__` registers their entry points with
-`distilbert_hub.preset_utils`, through which the model classes reach them.
+"""Conversion between Hugging Face DistilBERT checkpoints and Keras models: `loaders` reads each source
+format, `preset` writes presets and Hugging Face checkpoints, `hf_heads` says what `transformers` calls
+each head. `distilbert_hub/__init__` registers their entry points with `preset_utils` for the model classes.
 """

@@ -48,8 +48,7 @@ def model_class(directory):
     """The class a preset or checkpoint directory holds."""
     kind, config = preset_format(directory)
     if kind == "hf":
-        architecture = hf_architecture(config, directory)
-        return getattr(hub, TASK_NAMES[architecture]) if architecture in TASK_NAMES else hub.DistilBertBackbone
+        return getattr(hub, TASK_NAMES.get(hf_architecture(config, directory), "DistilBertBackbone"))
     if is_checkpoint_file(directory, TASK_CONFIG):
         name = read_json(TASK_CONFIG, "task config", directory).get("class_name")
         if name in HEADS and HEADS[name].weights:
@@ -58,17 +57,15 @@ def model_class(directory):
     return hub.DistilBertBackbone
 
 
-# Run by a child interpreter: transformers never shares a process with the
-# Keras backend (tensorflow beside transformers' torch aborts, and so can jax
-# once something has imported tensorflow).
+# Run by a child interpreter: transformers never shares a process with the Keras backend (tensorflow
+# beside transformers' torch aborts, and so can jax once something has imported tensorflow).
 HF_CHILD = """
 import sys, numpy as np, torch, transformers
 directory, architecture, io = sys.argv[1:4]
 inputs = np.load(io + "/inputs.npz")
 # float32 whatever the checkpoint stores: this library widens bf16 weights to float32 exactly.
-model = getattr(transformers, architecture).from_pretrained(
-    directory, attn_implementation="eager", dtype=torch.float32
-).eval()
+model = getattr(transformers, architecture).from_pretrained(directory, attn_implementation="eager", dtype=torch.float32)
+model.eval()
 with torch.no_grad():
     result = model(input_ids=torch.from_numpy(inputs["token_ids"]).long(),
                    attention_mask=torch.from_numpy(inputs["padding_mask"]).long())
@@ -81,12 +78,9 @@ def hf_outputs(directory, architecture, inputs):
     """transformers' outputs for `inputs` from the checkpoint `directory`, computed in a child process."""
     with tempfile.TemporaryDirectory(prefix="verify-") as io:
         np.savez(Path(io) / "inputs.npz", **inputs)
-        environment = {k: v for k, v in __import__("os").environ.items() if k != "KERAS_BACKEND"}
+        env = {k: v for k, v in __import__("os").environ.items() if k != "KERAS_BACKEND"}
         run = subprocess.run(
-            [sys.executable, "-c", HF_CHILD, str(directory), architecture, io],
-            capture_output=True,
-            text=True,
-            env=environment,
+            [sys.executable, "-c", HF_CHILD, str(directory), architecture, io], capture_output=True, text=True, env=env
         )
         if run.returncode != 0:
             raise SystemExit(f"--verify: transformers could not run {directory}:\n{run.stderr[-2000:]}")
@@ -96,11 +90,8 @@ def hf_outputs(directory, architecture, inputs):
 
 def our_outputs(cls, directory, architecture, inputs):
     """This library's outputs for `inputs` from a preset `directory`, loaded afresh from disk."""
-    model = (
-        cls.from_preset(str(directory), preprocessor=None)
-        if cls.__name__ != "DistilBertBackbone"
-        else (cls.from_preset(str(directory)))
-    )
+    options = {} if cls.__name__ == "DistilBertBackbone" else {"preprocessor": None}
+    model = cls.from_preset(str(directory), **options)
     if architecture == "DistilBertForMaskedLM":  # logits at every position, as transformers gives them
         # Padding slots point at [CLS] (a real token); they are left out of the comparison.
         length = inputs["token_ids"].shape[-1]
@@ -114,20 +105,17 @@ def our_outputs(cls, directory, architecture, inputs):
 
 
 def outputs_of(cls, directory, architecture, inputs):
-    """What `directory` computes in its own implementation: transformers for an
-    HF checkpoint, this library for a preset."""
+    """What `directory` computes in its own implementation: transformers for an HF checkpoint, else this library."""
     if preset_format(directory)[0] == "hf":
         return hf_outputs(directory, architecture, inputs)
     return our_outputs(cls, directory, architecture, inputs)
 
 
 def verify_inputs(cls, source, output):
-    """The fixed texts through the source's tokenizer (the Hugging Face side's
-    where there is one), as `verify` feeds them to both models."""
+    """The fixed texts through the source's tokenizer (the Hugging Face side's where there is one)."""
     hf_side = output if preset_format(source)[0] != "hf" and preset_format(output)[0] == "hf" else source
     tokenizer = hub.DistilBertTokenizer.from_preset(str(hf_side))
-    backbone_length = hub.DistilBertBackbone.from_preset(str(source), load_weights=False).max_sequence_length
-    length = min(32, backbone_length)
+    length = min(32, hub.DistilBertBackbone.from_preset(str(source), load_weights=False).max_sequence_length)
     inputs = hub.DistilBertTextClassifierPreprocessor(tokenizer, sequence_length=length)(VERIFY_TEXTS)
     inputs = {k: np.asarray(v) for k, v in inputs.items()}
     if cls is hub.DistilBertMultipleChoice:
@@ -136,8 +124,7 @@ def verify_inputs(cls, source, output):
 
 
 def within_tolerance(actual, expected, padding_mask, atol):
-    """Prints each output's max abs error over real tokens; True when every
-    output is present, finite and within `atol`."""
+    """Prints each output's max abs error over real tokens; True when all are present, finite and within `atol`."""
     ok = True
     for name, value in expected.items():
         if name not in actual or np.shape(actual[name]) != np.shape(value):
@@ -149,33 +136,27 @@ def within_tolerance(actual, expected, padding_mask, atol):
         if error.shape[: padding_mask.ndim] == padding_mask.shape:
             error = error[padding_mask == 1]
         worst = float(np.nanmax(error)) if finite else float("nan")
-        print(
-            f"  {name}: max abs error on real tokens {worst:.3e} (tolerance {atol:g})" + ("" if finite else " NaN/inf")
-        )
+        suffix = "" if finite else " NaN/inf"
+        print(f"  {name}: max abs error on real tokens {worst:.3e} (tolerance {atol:g}){suffix}")
         ok = ok and finite and worst <= atol
     return ok
 
 
 def verify(cls, source, output, atol):
-    """The converted model (`output`, loaded afresh by its own implementation)
-    against the source model (`source`, likewise): never against our own
-    in-memory copy. NaN or infinity anywhere fails."""
+    """The converted model (`output`) against the source, each loaded afresh by its own implementation (never
+    our in-memory copy). NaN or infinity anywhere fails."""
     inputs = verify_inputs(cls, source, output)
     expected = outputs_of(cls, source, architecture_of(cls), inputs)
     actual = outputs_of(cls, output, architecture_of(cls), inputs)
     return within_tolerance(actual, expected, inputs["padding_mask"], atol)
 
 
-def transformers_installed():
-    return all(importlib.util.find_spec(name) is not None for name in ("torch", "transformers"))
-
-
 def verify_onnx(cls, source, onnx_path, atol):
-    """ONNX Runtime on the exported file against the source model computed
-    apart: by transformers where the source is a Hugging Face checkpoint and
-    transformers is installed, otherwise by this library from the source."""
+    """ONNX Runtime on the exported file against the source model computed apart: by transformers for a
+    Hugging Face checkpoint where it is installed, otherwise by this library."""
     inputs = verify_inputs(cls, source, source)
-    by_transformers = preset_format(source)[0] == "hf" and transformers_installed()
+    installed = all(importlib.util.find_spec(name) is not None for name in ("torch", "transformers"))
+    by_transformers = preset_format(source)[0] == "hf" and installed
     reference = "transformers" if by_transformers else "this library's model"
     print(f"verifying {onnx_path} in ONNX Runtime against {reference} ({source})", flush=True)
     if by_transformers:
@@ -242,21 +223,21 @@ def main(argv=None):
     except (ValueError, FileExistsError, FileNotFoundError, TypeError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.verify and args.to == "onnx":
-        if not verify_onnx(cls, directory, args.output, atol):
-            print("FAILED: outputs differ beyond the tolerance (or are not finite)", file=sys.stderr)
-            return 1
-        print("verified")
-    elif args.verify:
+    if not args.verify:
+        return 0
+    if args.to == "onnx":
+        ok = verify_onnx(cls, directory, args.output, atol)
+    else:
         output = Path(args.output)
         if preset_format(directory)[0] != "hf" and preset_format(output)[0] != "hf":
             print("error: --verify needs a Hugging Face checkpoint on one side.", file=sys.stderr)
             return 2
         print(f"verifying {output} against the source {directory}", flush=True)
-        if not verify(cls, directory, output, atol):
-            print("FAILED: outputs differ beyond the tolerance (or are not finite)", file=sys.stderr)
-            return 1
-        print("verified")
+        ok = verify(cls, directory, output, atol)
+    if not ok:
+        print("FAILED: outputs differ beyond the tolerance (or are not finite)", file=sys.stderr)
+        return 1
+    print("verified")
     return 0
 
 

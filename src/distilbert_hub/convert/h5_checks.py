@@ -1,13 +1,9 @@
-"""HDF5 weight files read the way Keras' own loader reads them, and sized
-before a byte of data is read.
+"""HDF5 weight files read as Keras' own loader reads them, sized before a byte of data is read.
 
-An HDF5 file can hold more than arrays: a dataset whose storage is another
-file (`external`), a virtual dataset mapping other files, an `ExternalLink`
-to an object in another file, or a `SoftLink` that makes one path another's
-weights. Keras' loader (and KerasHub's) refuse those; so does every reader
-here. A dataset declares its shape in metadata that costs nothing to store,
-so a 170 KB file can declare a 2 GiB chunked dataset: declared sizes are
-checked against what the config describes before anything is read.
+An HDF5 file can hold more than arrays: external storage, virtual datasets over other files,
+an `ExternalLink` to another file, a `SoftLink` making one path another's weights. Keras' loader
+(and KerasHub's) refuse those; so does every reader here. A declared shape costs nothing to store (a
+170 KB file can declare a 2 GiB chunked dataset): declared sizes are checked against the config first.
 """
 
 import h5py
@@ -58,8 +54,8 @@ def check_link(path, group, name, where):
 
 
 def check_h5_weights(path, max_elements, max_total):
-    """Walk the whole file (no data read): no links, no external storage, no
-    dataset over `max_elements` values, at most `max_total` values in all."""
+    """Walk the whole file (no data read): no links or external storage, no dataset over `max_elements`
+    values, at most `max_total` values in all."""
     total = 0
     with open_h5(path) as file:
         stack = [("", file)]
@@ -81,8 +77,7 @@ def check_h5_weights(path, max_elements, max_total):
 
 
 def backbone_datasets_differ(model_path, task_path):
-    """The first dataset of `model_path` (a backbone's weights) that differs
-    from the same backbone's weights inside `task_path`, or None."""
+    """The first dataset of `model_path` (a backbone's weights) differing from its copy in `task_path`, or None."""
     with open_h5(model_path) as backbone, open_h5(task_path) as task:
         names = []
         backbone.visititems(lambda name, item: names.append(name) if isinstance(item, h5py.Dataset) else None)

@@ -1,20 +1,13 @@
-"""Read and write Hugging Face checkpoint weights: `model.safetensors`,
-sharded safetensors (`model.safetensors.index.json`), and `pytorch_model.bin`
-(only through `torch.load(weights_only=True)`, never a plain pickle).
+"""Read and write Hugging Face checkpoint weights: `model.safetensors`, sharded safetensors
+(`model.safetensors.index.json`), and `pytorch_model.bin` (only through `torch.load(weights_only=True)`).
 
-safetensors files are read through the `safetensors` library's own
-`safe_open`, so every header the library refuses (overlapping or uncovered
-offsets, duplicate keys, a header past the file) is refused here too, with
-the file named. A tensor is read from the file only when it is asked for
-(`SafetensorsTensor`), one at a time, so loading never holds the checkpoint
-in memory beside the model; shapes come from the header, so a config can be
-checked against them before anything is allocated. Every tensor becomes
-float32 by one rule: bfloat16 and float16 widen exactly; float64 narrows,
-and a value beyond float32's range is refused rather than turned into inf.
-
-Every file is opened through `checkpoint_file`: a name that leaves the
-checkpoint directory (`..`, an absolute path, a symlink pointing outside) is
-refused before it is opened, and errors never quote an outside file.
+safetensors files are read through the library's own `safe_open` (every header it refuses is refused
+here, the file named). A tensor is read only when asked for (`SafetensorsTensor`), one at a time, so
+loading never holds the checkpoint in memory beside the model; shapes come from the header, so a config
+is checked against them before anything is allocated. Every tensor becomes float32: bfloat16 and float16
+widen exactly; float64 narrows, and a value beyond float32's range is refused rather than turned into inf.
+Every file is opened through `checkpoint_file`: a name leaving the checkpoint directory (`..`, an absolute
+path, a symlink) is refused before it is opened, and errors never quote an outside file.
 """
 
 import json
@@ -32,8 +25,7 @@ IGNORED_KEYS = ("embeddings.position_ids", "distilbert.embeddings.position_ids")
 
 FLOAT_SAFETENSORS_DTYPES = ("F64", "F32", "F16", "BF16")
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-# A JSON file of a checkpoint (config, tokenizer, index) larger than this is
-# refused unread: the largest real one, a multilingual tokenizer.json, is ~10 MB.
+# A checkpoint's JSON file (config, tokenizer, index) over this is refused unread (the largest real one is ~10 MB).
 MAX_JSON_BYTES = 64 * 1024 * 1024
 # Deeper JSON nesting than this is refused (real configs nest 3 levels).
 MAX_JSON_DEPTH = 32
@@ -41,14 +33,12 @@ MAX_VOCABULARY_BYTES = 64 * 1024 * 1024
 
 
 class CheckpointError(ValueError):
-    """A checkpoint file is missing, malformed, outside its directory, or does
-    not fit the model. The message names the file (and key and value)."""
+    """A checkpoint file missing, malformed, outside its directory or not fitting the model (named in the message)."""
 
 
 def containment_root(directory):
-    """The folder every file of `directory` must resolve into: the directory
-    itself, or for a Hugging Face cache snapshot (`models--org--name/snapshots/REV`,
-    whose files are symlinks into `models--org--name/blobs`) the repository folder."""
+    """The folder every file of `directory` must resolve into: the directory itself, or for a Hugging Face
+    cache snapshot (`models--X/snapshots/REV`, its files symlinks into `models--X/blobs`) the repository folder."""
     directory = Path(os.path.realpath(directory))
     if directory.parent.name == "snapshots" and (directory.parent.parent / "blobs").is_dir():
         return directory.parent.parent
@@ -56,14 +46,12 @@ def containment_root(directory):
 
 
 def checkpoint_file(directory, name, what="file", must_exist=True):
-    """`directory / name` after checking it stays inside the checkpoint
-    (symlinks followed only within it). Returns None for a missing file when
-    `must_exist` is False."""
+    """`directory / name` after checking it stays inside the checkpoint (symlinks followed only within it);
+    None for a missing file when `must_exist` is False."""
     directory = Path(directory)
-    shown = directory / name if isinstance(name, (str, os.PathLike)) else directory
     if not isinstance(name, (str, os.PathLike)):
         raise CheckpointError(f"{directory}: {what} is named by a {type(name).__name__}, expected a file name.")
-    name = os.fspath(name)
+    shown, name = directory / name, os.fspath(name)
     if "\x00" in name or "\x00" in os.fspath(directory):
         raise CheckpointError(f"{shown!r}: a file name with a NUL byte ({what}).")
     if os.path.isabs(name):
@@ -99,8 +87,7 @@ def is_checkpoint_file(directory, name):
 
 
 def to_float32(value, name, source):
-    """`value` as float32 by the rule in the module docstring (bfloat16 as an
-    ml_dtypes array, float16, float64 or float32)."""
+    """`value` (bfloat16 as an ml_dtypes array, float16, float32 or float64) as float32, as the module says."""
     dtype = np.dtype(value.dtype)
     if dtype.name == "bfloat16":  # ml_dtypes, e.g. from jax or a user's arrays
         return np.asarray(value).astype(np.float32)
@@ -140,19 +127,15 @@ def read_safetensors(path):
                 if dtype_name not in FLOAT_SAFETENSORS_DTYPES:
                     raise CheckpointError(f"{path}: weight '{name}' has dtype {dtype_name}, expected a float type.")
                 tensors[name] = SafetensorsTensor(path, name, dtype_name, shape)
-    except SafetensorError as error:
-        raise _safetensors_error(path, error) from None
-    except (OSError, ValueError, OverflowError, MemoryError) as error:
-        if isinstance(error, CheckpointError):
-            raise
+    except CheckpointError:
+        raise
+    except (SafetensorError, OSError, ValueError, OverflowError, MemoryError) as error:
         raise _safetensors_error(path, error) from None
     return tensors
 
 
 class SafetensorsTensor:
-    """One tensor of a safetensors file, read (through `safe_open`) as float32
-    when converted to an array (`np.asarray`), and not kept: each conversion
-    reads it again. `shape` comes from the header, without reading."""
+    """One tensor of a safetensors file (`shape` from the header), read as float32 on each `np.asarray`, not kept."""
 
     def __init__(self, path, name, stored_dtype, shape):
         self.path, self.name, self.stored_dtype, self.shape = path, name, stored_dtype, shape
@@ -187,19 +170,15 @@ def read_torch_bin(path):
         raise CheckpointError(f"{path}: holds a {type(state).__name__}, expected a state dict.")
     tensors = {}
     for name, tensor in state.items():
-        if not torch.is_floating_point(tensor):
-            tensors[name] = tensor.numpy()
-            continue
-        if tensor.dtype == torch.bfloat16:
+        if torch.is_floating_point(tensor) and tensor.dtype == torch.bfloat16:  # numpy has no bfloat16
             tensor = tensor.float()
-        tensors[name] = to_float32(tensor.numpy(), name, path)
+        tensors[name] = to_float32(tensor.numpy(), name, path) if torch.is_floating_point(tensor) else tensor.numpy()
     return tensors
 
 
 def _read_index(directory, index_name, reader):
     index_path = checkpoint_file(directory, index_name, "shard index")
-    index = read_json(index_path, "shard index")
-    weight_map = index.get("weight_map")
+    weight_map = read_json(index_path, "shard index").get("weight_map")
     if not isinstance(weight_map, dict) or not weight_map:
         raise CheckpointError(
             f"{index_path}: 'weight_map' is {type(weight_map).__name__}, "
@@ -227,8 +206,7 @@ def _read_index(directory, index_name, reader):
 
 
 def read_state_dict(directory):
-    """The checkpoint's tensors as `{hf_name: float32 array}` (buffers such as
-    `position_ids` dropped), preferring safetensors over torch pickles."""
+    """`{hf_name: float32 array}` without buffers such as `position_ids`, safetensors preferred over torch pickles."""
     directory = Path(directory)
     if is_checkpoint_file(directory, SAFETENSORS_NAME):
         tensors = read_safetensors(checkpoint_file(directory, SAFETENSORS_NAME, "weights file"))
@@ -256,21 +234,8 @@ def write_safetensors(path, tensors):
     )
 
 
-def _json_depth_error(value):
-    """The path of the first container nested deeper than MAX_JSON_DEPTH, or None (iterative: no recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            if depth > MAX_JSON_DEPTH:
-                return depth
-            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return None
-
-
 def read_json(path, what="file", directory=None):
-    """A JSON object from `path` (inside `directory` when given), at most
-    MAX_JSON_BYTES and MAX_JSON_DEPTH deep; every failure a CheckpointError naming the file."""
+    """A JSON object from `path` (inside `directory` when given), at most MAX_JSON_BYTES and MAX_JSON_DEPTH deep."""
     path = checkpoint_file(directory, path, what) if directory is not None else Path(path)
     try:
         if not path.is_file():
@@ -288,16 +253,19 @@ def read_json(path, what="file", directory=None):
         value = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError as error:
         raise CheckpointError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}).") from None
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{path}: not valid JSON ({error}).") from None
     except RecursionError:
         raise CheckpointError(f"{path}: JSON nested deeper than {MAX_JSON_DEPTH} levels.") from None
-    except ValueError as error:  # e.g. an integer of more digits than Python converts
+    except ValueError as error:  # invalid JSON, or e.g. an integer of more digits than Python converts
         raise CheckpointError(f"{path}: not valid JSON ({error}).") from None
     if not isinstance(value, dict):
         raise CheckpointError(f"{path}: expected a JSON object, got {type(value).__name__}.")
-    if _json_depth_error(value):
-        raise CheckpointError(f"{path}: JSON nested deeper than {MAX_JSON_DEPTH} levels.")
+    stack = [(value, 1)]  # iterative: no recursion
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise CheckpointError(f"{path}: JSON nested deeper than {MAX_JSON_DEPTH} levels.")
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
     return value
 
 

@@ -17,10 +17,9 @@ HF_TO_BACKBONE = {
     "sinusoidal_pos_embds": "sinusoidal_position_embedding",
 }
 REQUIRED_HF_KEYS = ("vocab_size", "n_layers", "n_heads", "dim", "hidden_dim")
-# Upper bounds no real DistilBERT reaches (the largest, multilingual, has a
-# 119547-token vocabulary, 6 layers, dim 768, hidden_dim 3072, 512 positions):
-# a config past them is refused before a layer is built, so a hostile
-# config.json cannot make the loader allocate gigabytes.
+# Upper bounds no real DistilBERT reaches (the largest, multilingual, has a 119547-token vocabulary, 6 layers,
+# dim 768, hidden_dim 3072, 512 positions): a config past them is refused before a layer is built, so a
+# hostile config.json cannot make the loader allocate gigabytes.
 LIMITS = {
     "vocab_size": 1_000_000,
     "n_layers": 48,
@@ -52,8 +51,8 @@ def check_fraction(value, key, source):
 
 
 def check_backbone_sizes(sizes, source, names=None):
-    """Refuse sizes (HF key -> value) of the wrong type, past LIMITS, or
-    beyond MAX_PARAMETERS together; `names` maps HF keys to the names shown."""
+    """Refuse sizes (HF key -> value) of the wrong type, past LIMITS, or beyond MAX_PARAMETERS together;
+    `names` maps HF keys to the names shown."""
     names = names or {}
     for key in ("vocab_size", "n_layers", "n_heads", "dim", "hidden_dim", "max_position_embeddings"):
         if key in sizes:
@@ -85,8 +84,9 @@ def backbone_kwargs_from_hf_config(hf_config, source="config"):
     missing = [key for key in REQUIRED_HF_KEYS if key not in hf_config]
     if missing:
         raise CheckpointError(f"{source}: DistilBERT config lacks required key(s) {missing}.")
-    if not isinstance(hf_config.get("model_type", "distilbert"), str):
-        raise CheckpointError(f"{source}: model_type is {hf_config['model_type']!r:.60}, expected 'distilbert'.")
+    model_type = hf_config.get("model_type", "distilbert")
+    if model_type != "distilbert":
+        raise CheckpointError(f"{source}: model_type is {model_type!r:.60}, expected 'distilbert'.")
     check_backbone_sizes(hf_config, source)
     for key in ("dropout", "attention_dropout"):
         if key in hf_config:
@@ -95,9 +95,6 @@ def backbone_kwargs_from_hf_config(hf_config, source="config"):
         raise CheckpointError(
             f"{source}: 'sinusoidal_pos_embds' is {hf_config['sinusoidal_pos_embds']!r:.60}, expected true or false."
         )
-    model_type = hf_config.get("model_type", "distilbert")
-    if model_type != "distilbert":
-        raise CheckpointError(f"{source}: model_type is {model_type!r:.60}, expected 'distilbert'.")
     activation = hf_config.get("activation", "gelu")
     if not isinstance(activation, str) or activation not in ACTIVATIONS:
         raise CheckpointError(f"{source}: activation {activation!r} is not supported; expected one of {ACTIVATIONS}.")
@@ -106,41 +103,13 @@ def backbone_kwargs_from_hf_config(hf_config, source="config"):
 
 def hf_config_from_backbone(backbone):
     """An HF `config.json` dict describing `backbone`."""
-    config = {hf_key: getattr(backbone, key) for hf_key, key in HF_TO_BACKBONE.items()}
-    config.update(
-        {
-            "model_type": "distilbert",
-            "architectures": ["DistilBertModel"],
-            "pad_token_id": 0,
-            "initializer_range": 0.02,
-            "qa_dropout": 0.1,
-            "seq_classif_dropout": 0.2,
-        }
-    )
-    return config
-
-
-def hf_num_labels(hf_config):
-    """The number of labels an HF config declares (`id2label`, else `num_labels`)."""
-    id2label = hf_config.get("id2label")
-    if id2label:
-        if not isinstance(id2label, dict):
-            raise ValueError(
-                f"config.json: 'id2label' is {type(id2label).__name__}, expected an object of id -> label."
-            )
-        return check_int(len(id2label), "id2label (its length)", "config.json", high=100_000)
-    if hf_config.get("num_labels") is None:
-        return None
-    return check_int(hf_config["num_labels"], "num_labels", "config.json")
-
-
-def hf_labels_config(num_classes, id2label=None):
-    """`id2label` and `label2id` as an HF config holds them (transformers'
-    `LABEL_i` names when `id2label` is None)."""
-    id2label = id2label or {str(i): f"LABEL_{i}" for i in range(num_classes)}
-    return {
-        "id2label": {str(i): id2label[str(i)] for i in range(num_classes)},
-        "label2id": {id2label[str(i)]: i for i in range(num_classes)},
+    return {hf_key: getattr(backbone, key) for hf_key, key in HF_TO_BACKBONE.items()} | {
+        "model_type": "distilbert",
+        "architectures": ["DistilBertModel"],
+        "pad_token_id": 0,
+        "initializer_range": 0.02,
+        "qa_dropout": 0.1,
+        "seq_classif_dropout": 0.2,
     }
 
 
@@ -148,9 +117,16 @@ def head_kwargs_from_hf_config(cls, hf_config):
     """The task constructor's arguments an HF config fixes (labels, dropout), per `hf_heads.HEADS`."""
     head = head_of(cls)
     kwargs = {}
-    if head.labels:
+    if head.labels:  # the number of labels: id2label's, else num_labels
         id2label = hf_config.get("id2label")
-        kwargs["num_classes"] = hf_num_labels(hf_config)
+        if id2label and not isinstance(id2label, dict):
+            raise ValueError(
+                f"config.json: 'id2label' is {type(id2label).__name__}, expected an object of id -> label."
+            )
+        if id2label:
+            kwargs["num_classes"] = check_int(len(id2label), "id2label (its length)", "config.json", high=100_000)
+        elif hf_config.get("num_labels") is not None:
+            kwargs["num_classes"] = check_int(hf_config["num_labels"], "num_labels", "config.json")
         kwargs["id2label"] = {str(key): value for key, value in id2label.items()} if id2label else None
     if head.dropout_key is not None:
         kwargs["dropout"] = hf_config.get(head.dropout_key)
@@ -160,8 +136,7 @@ def head_kwargs_from_hf_config(cls, hf_config):
 
 
 def hf_config_from_task(task):
-    """An HF `config.json` dict describing a task: the backbone's fields and
-    what its head adds (architecture, labels, dropout), per `hf_heads.HEADS`."""
+    """An HF `config.json` dict describing a task: the backbone's and its head's fields, per `hf_heads.HEADS`."""
     head = head_of(type(task))
     config = hf_config_from_backbone(task.backbone) | {"architectures": [head.architecture]}
     # Our classifier's pre-classifier can be narrower, or add an activation; transformers' cannot.
@@ -171,8 +146,10 @@ def hf_config_from_task(task):
             f"{head.architecture} returns logits from a pre-classifier as wide as the "
             f"backbone; this classifier has activation={activation!r}, hidden_dim={width}."
         )
-    if head.labels:
-        config |= hf_labels_config(task.num_classes, task.id2label)
+    if head.labels:  # transformers' LABEL_i names where the task has none
+        id2label = task.id2label or {str(i): f"LABEL_{i}" for i in range(task.num_classes)}
+        config["id2label"] = {str(i): id2label[str(i)] for i in range(task.num_classes)}
+        config["label2id"] = {label: int(i) for i, label in config["id2label"].items()}
     if head.dropout_key not in (None, "dropout"):  # "dropout" is the backbone's, written above
         config[head.dropout_key] = task.dropout
     if head.problem_type:

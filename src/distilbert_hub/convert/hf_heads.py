@@ -1,9 +1,6 @@
-"""What `transformers` knows about each task head, in one table.
-
-The loaders (`convert.loaders`), the exporter (`export_to_transformers`), the
-converter CLI, the harness and the golden generator (tools/golden_cases) all
-read `HEADS`. This module imports only the standard library, so the golden
-generator, which runs without Keras, loads it on its own.
+"""What `transformers` knows about each task head, in one table (`HEADS`), read by the loaders, the
+exporter, the converter CLI, the harness and the golden generator (tools/golden_cases). This module
+imports only the standard library, so the golden generator, which runs without Keras, loads it on its own.
 """
 
 from dataclasses import dataclass, field
@@ -13,10 +10,8 @@ from dataclasses import dataclass, field
 class HfHead:
     # The `transformers` class this task equals.
     architecture: str
-    # (HF name prefix, attribute path on the task, kind): kind "dense" gives
-    # `PREFIX.weight` (transposed) and `PREFIX.bias`, "layer_norm" gives
-    # `PREFIX.weight` / `PREFIX.bias` from gamma / beta, "variable" the one
-    # variable named PREFIX.
+    # (HF name prefix, attribute path on the task, kind): kind "dense" gives `PREFIX.weight` (transposed)
+    # and `PREFIX.bias`, "layer_norm" `PREFIX.weight` / `PREFIX.bias` from gamma / beta, "variable" PREFIX.
     weights: tuple = ()
     # The config.json field holding the head's dropout rate (None: no field of its own).
     dropout_key: str | None = None
@@ -24,8 +19,7 @@ class HfHead:
     labels: bool = False
     # config.json's problem_type (regression, single- or multi-label) is kept.
     problem_type: bool = False
-    # Head weights that transformers ties to a backbone weight (HF names, with
-    # the `distilbert.` prefix): a checkpoint's copy must equal its original.
+    # Head weights tied to a backbone weight (HF names, with `distilbert.`): a checkpoint's copy must equal it.
     tied: dict = field(default_factory=dict)
 
 
@@ -44,9 +38,7 @@ HEADS = {
         labels=True,
     ),
     "DistilBertQuestionAnswerer": HfHead(
-        "DistilBertForQuestionAnswering",
-        weights=(("qa_outputs", "output_dense", "dense"),),
-        dropout_key="qa_dropout",
+        "DistilBertForQuestionAnswering", weights=(("qa_outputs", "output_dense", "dense"),), dropout_key="qa_dropout"
     ),
     "DistilBertMultipleChoice": HfHead(
         "DistilBertForMultipleChoice",
@@ -79,10 +71,7 @@ TIED_WEIGHTS = {name: original for head in HEADS.values() for name, original in 
 
 def head_of(cls):
     """The table's entry for a task class (or a subclass of one), or None."""
-    for klass in cls.__mro__:
-        if klass.__name__ in HEADS:
-            return HEADS[klass.__name__]
-    return None
+    return next((HEADS[klass.__name__] for klass in cls.__mro__ if klass.__name__ in HEADS), None)
 
 
 def architecture_of(cls):

@@ -1,11 +1,9 @@
 """Hugging Face tokenizer files <-> `DistilBertTokenizer` options.
 
-A BERT-family checkpoint describes its tokenizer in up to three files:
-`tokenizer.json` (the Rust tokenizer: vocabulary and normalizer),
-`tokenizer_config.json` (`do_lower_case`, `strip_accents`, ...) and
-`vocab.txt`. What they say about normalization is honoured, files that
-disagree with each other are refused, and so is an explicit argument that
-contradicts them: an uncased checkpoint never tokenizes as cased.
+A BERT-family checkpoint describes its tokenizer in `tokenizer.json` (vocabulary and normalizer),
+`tokenizer_config.json` (`do_lower_case`, `strip_accents`, ...) and `vocab.txt`. Their normalization is
+honoured; files that disagree, or an explicit argument contradicting them, are refused: an uncased
+checkpoint never tokenizes as cased.
 """
 
 import json
@@ -36,10 +34,6 @@ CONFIG_OPTION_NAMES = {
 }
 
 
-def is_hf_tokenizer_json(spec):
-    return isinstance(spec, dict) and "model" in spec and "normalizer" in spec
-
-
 def _object(value, path, key):
     if value is None:
         return {}
@@ -49,8 +43,7 @@ def _object(value, path, key):
 
 
 def check_options(options, path):
-    """Tokenizer options must be true/false (or null for strip_accents): a
-    string "false" is not silently true."""
+    """Tokenizer options must be true/false (or null for strip_accents): a string "false" is not silently true."""
     for name, value in options.items():
         if value is not None and not isinstance(value, bool):
             raise CheckpointError(
@@ -104,10 +97,9 @@ STANDARD_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
 def check_added_tokens(added, vocab, path):
-    """`added_tokens` are honoured as this tokenizer handles them: the five
-    special tokens, each at its vocabulary id, matched whole and unnormalized.
-    Any other added token (one transformers would match in the text before
-    WordPiece) is refused, rather than silently tokenized as ordinary text."""
+    """`added_tokens` are honoured as this tokenizer handles them: the five special tokens, each at its
+    vocabulary id, matched whole and unnormalized. Any other added token (one transformers would match in
+    the text before WordPiece) is refused, rather than silently tokenized as ordinary text."""
     if added is None:
         return
     if not isinstance(added, list):
@@ -160,8 +152,7 @@ def read_tokenizer_config(path):
 
 
 def merge_options(found, explicit, where):
-    """`found` options (from files) updated by `explicit` arguments; an
-    explicit value that contradicts a file raises."""
+    """`found` options (from files) updated by `explicit` arguments; one contradicting a file raises."""
     merged = dict(found)
     for name, value in explicit.items():
         if value is None:
@@ -173,8 +164,7 @@ def merge_options(found, explicit, where):
 
 
 def read_hf_tokenizer(directory):
-    """(vocabulary: a list of tokens or a vocab.txt path, options, description)
-    from an HF checkpoint directory."""
+    """(vocabulary: a list of tokens or a vocab.txt path, options, description) from an HF checkpoint."""
     directory = Path(directory)
     options, sources, vocabulary = {}, [], None
     if is_checkpoint_file(directory, TOKENIZER_JSON):
@@ -194,8 +184,7 @@ def read_hf_tokenizer(directory):
 
 
 def write_hf_tokenizer(tokenizer, directory, model_max_length):
-    """`vocab.txt`, `tokenizer.json` and `tokenizer_config.json` that
-    `transformers.AutoTokenizer` loads as this tokenizer."""
+    """`vocab.txt`, `tokenizer.json` and `tokenizer_config.json` that `AutoTokenizer` loads as this tokenizer."""
     directory = Path(directory)
     (directory / VOCAB_TXT).write_text("".join(f"{t}\n" for t in tokenizer.get_vocabulary()), encoding="utf-8")
     spec = json.loads(tokenizer.hf_engine().to_str())

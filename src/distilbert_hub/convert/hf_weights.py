@@ -1,12 +1,8 @@
-"""One mapping from Hugging Face parameter names to Keras variables.
-
-Everything that moves weights between the two worlds (the golden tests, the
-checkpoint converter in both directions) goes through `backbone_weight_map`
-and `assign_hf_weights` / `export_hf_weights`, so there is exactly one place
-where a name or a transpose can be wrong.
-
-torch `nn.Linear` stores `[out, in]`; Keras `Dense` stores `[in, out]`: entries
-marked `transpose=True` are transposed on the way in and on the way out.
+"""One mapping from Hugging Face parameter names to Keras variables: all
+weights moving between the two (goldens, the converter both ways) go through
+`backbone_weight_map` and `assign_hf_weights` / `export_hf_weights`, one place
+where a name or a transpose can be wrong. torch `nn.Linear` stores `[out, in]`,
+Keras `Dense` `[in, out]`: `transpose=True` entries are transposed both ways.
 """
 
 import contextvars
@@ -34,24 +30,17 @@ class WeightEntry:
         return shape[::-1] if self.transpose else shape
 
 
-def dense_entries(hf_prefix, dense):
-    return [
-        WeightEntry(f"{hf_prefix}.weight", dense.kernel, transpose=True),
-        WeightEntry(f"{hf_prefix}.bias", dense.bias),
-    ]
+def dense_entries(prefix, dense):
+    return [WeightEntry(f"{prefix}.weight", dense.kernel, transpose=True), WeightEntry(f"{prefix}.bias", dense.bias)]
 
 
-def layer_norm_entries(hf_prefix, layer_norm):
-    return [
-        WeightEntry(f"{hf_prefix}.weight", layer_norm.gamma),
-        WeightEntry(f"{hf_prefix}.bias", layer_norm.beta),
-    ]
+def layer_norm_entries(prefix, layer_norm):
+    return [WeightEntry(f"{prefix}.weight", layer_norm.gamma), WeightEntry(f"{prefix}.bias", layer_norm.beta)]
 
 
 def backbone_weight_map(backbone, prefix=""):
-    """Entries for every variable of a `DistilBertBackbone`, named as in
-    `transformers.DistilBertModel` (with `prefix`, e.g. `"distilbert."`, as
-    in the task models' checkpoints)."""
+    """Entries for every variable of a `DistilBertBackbone`, named as in `transformers.DistilBertModel`
+    (with `prefix`, e.g. `"distilbert."`, as in the task models' checkpoints)."""
     embeddings = backbone.embeddings
     entries = [
         WeightEntry(f"{prefix}embeddings.word_embeddings.weight", embeddings.token_embedding),
@@ -75,13 +64,9 @@ def backbone_weight_map(backbone, prefix=""):
 
 
 def assign_hf_weights(entries, state_dict, source="checkpoint", ignore_unused=()):
-    """Assign HF-named arrays to the Keras variables of `entries`.
-
-    Every key and shape is checked before any variable is written, so a bad
-    checkpoint never leaves a half-loaded model. Keys of `state_dict` that no
-    entry uses raise unless they start with a prefix in `ignore_unused`.
-    Returns the sorted list of ignored keys.
-    """
+    """Assign HF-named arrays to the Keras variables of `entries`, every key and shape checked before any
+    variable is written (a bad checkpoint never leaves a half-loaded model). Keys no entry uses raise unless
+    they start with a prefix in `ignore_unused`; returns the sorted list of those ignored."""
     names = [entry.hf_name for entry in entries]
     missing = [name for name in names if name not in state_dict]
     if missing:
@@ -97,9 +82,8 @@ def assign_hf_weights(entries, state_dict, source="checkpoint", ignore_unused=()
         value = to_float32(np.asarray(state_dict[entry.hf_name]), entry.hf_name, source)
         return value.T if entry.transpose else value
 
-    # Two passes: every weight is checked before the first is written. Values
-    # are not kept between them: a checkpoint read lazily from disk is never
-    # held in memory whole beside the model.
+    # Two passes: every weight is checked before the first is written. Values are not kept between them:
+    # a checkpoint read lazily from disk is never held in memory whole beside the model.
     for entry in entries:
         shape = tuple(np.shape(state_dict[entry.hf_name]))
         if shape != entry.hf_shape:
@@ -129,8 +113,7 @@ def export_hf_weights(entries):
 
 
 def head_weight_entries(task):
-    """Entries of a task's head variables, named as in its `transformers`
-    class (`hf_heads.HEADS`)."""
+    """Entries of a task's head variables, named as in its `transformers` class (`hf_heads.HEADS`)."""
     entries = []
     for prefix, attribute, kind in head_of(type(task)).weights:
         layer = operator.attrgetter(attribute)(task)
@@ -144,6 +127,5 @@ def head_weight_entries(task):
 
 
 def task_weight_map(task):
-    """Entries for a task model: its backbone under `distilbert.` and its head
-    under the names of the matching `transformers` class."""
+    """Entries for a task model: its backbone under `distilbert.`, its head as in its `transformers` class."""
     return backbone_weight_map(task.backbone, prefix="distilbert.") + head_weight_entries(task)

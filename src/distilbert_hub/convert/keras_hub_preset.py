@@ -1,16 +1,9 @@
-"""Read a KerasHub DistilBERT preset (as `keras_hub`'s `save_to_preset`
-writes it), so KerasHub users can move over.
-
-KerasHub's layer structure differs from ours (a `TransformerEncoder` with
-`EinsumDense` projections of shape `[in, heads, head_dim]`), so its
-`model.weights.h5` / `task.weights.h5` are read with h5py and translated to
-Hugging Face names; they then go through the one name mapping
-(`hf_weights`) like any Hugging Face checkpoint. Layout as written by
-keras-hub 0.32 with keras 3.15.
+"""Read a KerasHub DistilBERT preset (as keras-hub 0.32 with keras 3.15 writes it), so KerasHub users
+can move over. Its layers differ from ours (`EinsumDense` projections of shape `[in, heads, head_dim]`),
+so its weight files are read with h5py and translated to Hugging Face names for `hf_weights`.
 """
 
 import re
-from pathlib import Path
 
 import numpy as np
 
@@ -35,6 +28,8 @@ HEADS = {
         ("vocab_layer_norm", "layers/masked_lm_head/_intermediate_layer_norm"),
     ],
 }
+# Our attention projections' HF names -> KerasHub's.
+PROJECTIONS = {"q_lin": "query_dense", "k_lin": "key_dense", "v_lin": "value_dense", "out_lin": "output_dense"}
 
 
 def is_keras_hub_spec(spec):
@@ -46,16 +41,16 @@ def backbone_config(spec):
 
 
 class _Reader:
-    """Reads a KerasHub weights file as Keras' loader would (no links, no
-    external storage), each dataset's declared size checked against the
-    HF weight it becomes (`expected`: HF name -> shape) before it is read."""
+    """Reads a KerasHub weights file as Keras' loader would (no links, no external storage) into `state`
+    under HF names, each dataset's size checked against its HF weight's (`expected`) before it is read."""
 
     def __init__(self, directory, name, expected):
         self.path = checkpoint_file(directory, name, "weights file")
         self.expected = {name: int(np.prod(shape)) for name, shape in expected.items()}
         self.file = h5_checks.open_h5(self.path)
+        self.state = {}
 
-    def var(self, group, index, hf_name=None):
+    def var(self, group, index, hf_name):
         key = f"{group}/vars/{index}"
         parent = self.file
         for part in key.split("/"):
@@ -68,30 +63,28 @@ class _Reader:
         h5_checks.check_dataset(self.path, key, parent, expected_size=self.expected.get(hf_name))
         return np.asarray(parent, dtype=np.float32)
 
-    def dense(self, hf_name, group, state, shape=None):
+    def weight(self, hf_name, group):
+        self.state[hf_name] = self.var(group, 0, hf_name)
+
+    def dense(self, hf_name, group, shape=None):
         kernel = self.var(group, 0, f"{hf_name}.weight")
         kernel = kernel.reshape(shape) if shape else kernel
-        state[f"{hf_name}.weight"] = np.ascontiguousarray(kernel.T)
-        state[f"{hf_name}.bias"] = self.var(group, 1, f"{hf_name}.bias").reshape(-1)
+        self.state[f"{hf_name}.weight"] = np.ascontiguousarray(kernel.T)
+        self.state[f"{hf_name}.bias"] = self.var(group, 1, f"{hf_name}.bias").reshape(-1)
 
-    def layer_norm(self, hf_name, group, state):
-        state[f"{hf_name}.weight"] = self.var(group, 0, f"{hf_name}.weight")
-        state[f"{hf_name}.bias"] = self.var(group, 1, f"{hf_name}.bias")
+    def layer_norm(self, hf_name, group):
+        self.state[f"{hf_name}.weight"] = self.var(group, 0, f"{hf_name}.weight")
+        self.state[f"{hf_name}.bias"] = self.var(group, 1, f"{hf_name}.bias")
 
 
 def backbone_state(directory, hidden_dim, entries=()):
-    """HF-named float32 weights (DistilBertModel names) from `model.weights.h5`;
-    `entries` (the backbone's weight map) give the sizes each must have."""
-    reader = _Reader(Path(directory), "model.weights.h5", {e.hf_name: e.hf_shape for e in entries})
-    state = {}
+    """DistilBertModel-named float32 weights from `model.weights.h5`, sized as `entries` (the weight map) say."""
+    reader = _Reader(directory, "model.weights.h5", {e.hf_name: e.hf_shape for e in entries})
     with reader.file:
-        state["embeddings.word_embeddings.weight"] = reader.var(
-            "layers/token_and_position_embedding/token_embedding", 0, "embeddings.word_embeddings.weight"
-        )
-        state["embeddings.position_embeddings.weight"] = reader.var(
-            "layers/token_and_position_embedding/position_embedding", 0, "embeddings.position_embeddings.weight"
-        )
-        reader.layer_norm("embeddings.LayerNorm", "layers/layer_normalization", state)
+        embedding = "layers/token_and_position_embedding"
+        reader.weight("embeddings.word_embeddings.weight", f"{embedding}/token_embedding")
+        reader.weight("embeddings.position_embeddings.weight", f"{embedding}/position_embedding")
+        reader.layer_norm("embeddings.LayerNorm", "layers/layer_normalization")
         encoders = sorted(
             (name for name in reader.file.get("layers", {}) if name.startswith("transformer_encoder")),
             key=lambda name: int(re.sub(r"\D", "", name) or 0),
@@ -101,26 +94,16 @@ def backbone_state(directory, hidden_dim, entries=()):
             raise CheckpointError(
                 f"{reader.path}: holds {len(encoders)} transformer encoders, the config describes {len(layers)}."
             )
-        square = (hidden_dim, hidden_dim)
         for i, name in enumerate(encoders):
             group, hf = f"layers/{name}", f"transformer.layer.{i}"
-            for hf_projection, projection in (
-                ("q_lin", "query_dense"),
-                ("k_lin", "key_dense"),
-                ("v_lin", "value_dense"),
-                ("out_lin", "output_dense"),
-            ):
-                reader.dense(
-                    f"{hf}.attention.{hf_projection}",
-                    f"{group}/_self_attention_layer/{projection}",
-                    state,
-                    shape=square,
-                )
-            reader.layer_norm(f"{hf}.sa_layer_norm", f"{group}/_self_attention_layer_norm", state)
-            reader.dense(f"{hf}.ffn.lin1", f"{group}/_feedforward_intermediate_dense", state)
-            reader.dense(f"{hf}.ffn.lin2", f"{group}/_feedforward_output_dense", state)
-            reader.layer_norm(f"{hf}.output_layer_norm", f"{group}/_feedforward_layer_norm", state)
-    return state
+            for hf_name, keras_name in PROJECTIONS.items():
+                attention = f"{group}/_self_attention_layer/{keras_name}"
+                reader.dense(f"{hf}.attention.{hf_name}", attention, shape=(hidden_dim, hidden_dim))
+            reader.layer_norm(f"{hf}.sa_layer_norm", f"{group}/_self_attention_layer_norm")
+            reader.dense(f"{hf}.ffn.lin1", f"{group}/_feedforward_intermediate_dense")
+            reader.dense(f"{hf}.ffn.lin2", f"{group}/_feedforward_output_dense")
+            reader.layer_norm(f"{hf}.output_layer_norm", f"{group}/_feedforward_layer_norm")
+    return reader.state
 
 
 def head_state(directory, task_class_name, entries=()):
@@ -129,14 +112,13 @@ def head_state(directory, task_class_name, entries=()):
         raise CheckpointError(
             f"{directory}: KerasHub has no {task_class_name}; its DistilBERT tasks are {sorted(HEADS)}."
         )
-    reader = _Reader(Path(directory), "task.weights.h5", {e.hf_name: e.hf_shape for e in entries})
-    state = {}
+    reader = _Reader(directory, "task.weights.h5", {e.hf_name: e.hf_shape for e in entries})
     with reader.file:
         for hf_name, group in HEADS[task_class_name]:
             if hf_name.endswith("layer_norm"):
-                reader.layer_norm(hf_name, group, state)
+                reader.layer_norm(hf_name, group)
             else:
-                reader.dense(hf_name, group, state)
+                reader.dense(hf_name, group)
         if task_class_name == "DistilBertMaskedLM":
-            state["vocab_projector.bias"] = reader.var("layers/masked_lm_head", 0, "vocab_projector.bias")
-    return state
+            reader.weight("vocab_projector.bias", "layers/masked_lm_head")
+    return reader.state

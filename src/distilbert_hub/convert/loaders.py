@@ -1,12 +1,7 @@
 """One loader per source format, picked from the files as KerasHub's
-`get_preset_loader` does, each with `load_backbone`, `load_tokenizer`,
-`load_preprocessor` and `load_task`:
-- `HuggingFaceLoader`: `config.json` with `model_type: distilbert`, weights
-  (`hf_checkpoint`), tokenizer files (`hf_tokenizer`); heads per `hf_heads.HEADS`;
-- `KerasPresetLoader`: a directory `save_to_preset` wrote (`convert.preset`);
-- `KerasHubPresetLoader`: the same layout as `keras_hub` writes it, its
-  weights translated by `keras_hub_preset`.
-Each reads and validates everything before it assigns a weight.
+`get_preset_loader` does: `HuggingFaceLoader` (a `transformers` checkpoint),
+`KerasPresetLoader` (a directory `save_to_preset` wrote) and `KerasHubPresetLoader`
+(one `keras_hub` wrote). Each reads and validates everything before it assigns a weight.
 """
 
 import contextlib
@@ -70,12 +65,11 @@ TOKENIZER_ARGUMENTS = (
 )
 # The backbone's size arguments by their HF names (those LIMITS caps).
 KERAS_SIZE_NAMES = {hf: ours for hf, ours in HF_TO_BACKBONE.items() if hf in LIMITS}
+MAX_POSITIONS = LIMITS["max_position_embeddings"]
 
 
 def get_preset_loader(preset):
-    """The loader for the files `preset` (a name, `hf://org/name` or a
-    directory) resolves to, by its `config.json` (by `tokenizer.json` for a
-    tokenizer or preprocessor saved alone)."""
+    """The loader for the files `preset` resolves to, by `config.json` (`tokenizer.json` for a tokenizer alone)."""
     directory = resolve(preset)
     if is_checkpoint_file(directory, CONFIG):
         kind, config = preset_format(directory)
@@ -84,11 +78,14 @@ def get_preset_loader(preset):
         if keras_hub_preset.is_keras_hub_spec(config):
             return KerasHubPresetLoader(directory, config)
         return KerasPresetLoader(directory, config)
-    if is_checkpoint_file(directory, TOKENIZER_CONFIG) and "class_name" in read_json(
-        TOKENIZER_CONFIG, "tokenizer config", directory
-    ):
+    if "class_name" in read_optional_json(directory, TOKENIZER_CONFIG, "tokenizer config"):
         return KerasPresetLoader(directory, None)
     return HuggingFaceLoader(directory, None)
+
+
+def read_optional_json(directory, name, what):
+    """The JSON object of the file `name` in `directory`, {} where there is none."""
+    return read_json(name, what, directory) if is_checkpoint_file(directory, name) else {}
 
 
 def preset_format(directory):
@@ -127,30 +124,19 @@ def hf_architecture(config, directory):
 
 
 class PresetLoader:
-    """A source in one format: `directory` and its `config.json` (None for a
-    tokenizer or preprocessor saved alone)."""
+    """A source: `directory` and its `config.json` (None for a tokenizer or preprocessor saved alone)."""
 
     def __init__(self, directory, config):
         self.directory, self.config = Path(directory), config
 
-    def load_tokenizer(self, cls, **kwargs):
-        """The tokenizer files (`tokenizer.json`, `tokenizer_config.json`,
-        `vocab.txt`) a Hugging Face checkpoint holds."""
+    def load_tokenizer(self, cls, **kwargs):  # a Hugging Face checkpoint's tokenizer files
         vocabulary, options, where = read_hf_tokenizer(self.directory)
-        options = merge_options(options, kwargs, where)
         # transformers' BertTokenizer / DistilBertTokenizer lowercase unless told otherwise.
-        options.setdefault("lowercase", True)
-        return cls(vocabulary, **options)
+        return cls(vocabulary, **({"lowercase": True} | merge_options(options, kwargs, where)))
 
-    def require_model(self):
-        """Refuse (naming the missing config.json) a directory that holds only a tokenizer."""
+    def require_model(self):  # refuse, naming the missing config.json, a directory holding only a tokenizer
         if self.config is None:
             preset_format(self.directory)
-
-    def has_tokenizer(self):
-        return any(
-            is_checkpoint_file(self.directory, name) for name in ("tokenizer.json", "vocab.txt", str(VOCABULARY_ASSET))
-        )
 
     def load_preprocessor(self, cls, **kwargs):
         tokenizer = kwargs.pop("tokenizer", None) or self.load_tokenizer(DistilBertTokenizer)
@@ -169,7 +155,9 @@ class PresetLoader:
         kwargs = dict(kwargs)
         backbone_kwargs = {"dtype": kwargs.pop("dtype")} if "dtype" in kwargs else {}
         if "preprocessor" not in kwargs:
-            kwargs["preprocessor"] = self.load_preprocessor(cls.preprocessor_cls) if self.has_tokenizer() else None
+            tokenizer_files = ("tokenizer.json", "vocab.txt", str(VOCABULARY_ASSET))
+            has_tokenizer = any(is_checkpoint_file(self.directory, name) for name in tokenizer_files)
+            kwargs["preprocessor"] = self.load_preprocessor(cls.preprocessor_cls) if has_tokenizer else None
         return backbone_kwargs, kwargs
 
 
@@ -183,26 +171,38 @@ class HuggingFaceLoader(PresetLoader):
 
     @classmethod
     def from_state(cls, config, state, source, architecture=None):
-        """A checkpoint held in memory: an HF config dict (with `architecture`
-        as `architectures`, as `save_pretrained` writes it) and state dict."""
+        """A checkpoint in memory: an HF config dict (`architecture` as `architectures`) and state dict."""
         config = {"model_type": "distilbert"} | dict(config)
         if architecture is not None:
             config["architectures"] = [architecture]
         return cls(Path(source), config, state)
 
     def state(self):
-        """(backbone weights under DistilBertModel names, head weights)."""
+        """(backbone weights under DistilBertModel names, head weights), checked against the config's sizes."""
         state = read_state_dict(self.directory) if self._state is None else self._state
-        return split_state_dict(state, self.directory)
+        prefixed = any(name.startswith(HF_PREFIX) for name in state)  # a task's checkpoint, or DistilBertModel's
+        backbone_state, head_state = {}, {}
+        for name, value in state.items():
+            if prefixed and name.startswith(HF_PREFIX):
+                backbone_state[name[len(HF_PREFIX) :]] = value
+            elif not prefixed and name.startswith(("embeddings.", "transformer.")):
+                backbone_state[name] = value
+            elif name.startswith(HEAD_PREFIXES):
+                head_state[name] = value
+            else:
+                raise CheckpointError(
+                    f"{self.directory}: unexpected weight '{name}' (not a DistilBERT backbone or head weight)."
+                )
+        if not backbone_state:
+            raise CheckpointError(f"{self.directory}: no DistilBERT backbone weights (embeddings.*, transformer.*).")
+        check_config_against_weights(self.backbone_kwargs(), backbone_state, str(self.directory))
+        return backbone_state, head_state
 
     def load_backbone(self, cls, load_weights=True, **kwargs):
         self.require_model()
         hf_architecture(self.config, self.directory)
         backbone_kwargs = self.backbone_kwargs() | _checked_dtype(kwargs)
-        backbone_state = None
-        if load_weights:
-            backbone_state, _ = self.state()
-            check_config_against_weights(backbone_kwargs, backbone_state, str(self.directory))
+        backbone_state = self.state()[0] if load_weights else None
         with initialization(load_weights):
             backbone = cls(**backbone_kwargs)
         if load_weights:
@@ -231,7 +231,6 @@ class HuggingFaceLoader(PresetLoader):
         head = head_of(cls)
         if load_weights:
             backbone_state, head_state = self.state()
-            check_config_against_weights(self.backbone_kwargs(), backbone_state, str(directory))
         with initialization(load_weights):
             backbone = self.load_backbone(DistilBertBackbone, load_weights=False, **backbone_kwargs)
         matches = architecture == head.architecture
@@ -246,15 +245,13 @@ class HuggingFaceLoader(PresetLoader):
         task = make_task(cls, backbone, head_kwargs, directory / CONFIG)
         if not load_weights:
             return task
-        entries = backbone_weight_map(backbone)
-        head_entries = head_weight_entries(task)
-        if not head_entries:  # a task without weights of its own (the embedder): the backbone is all
-            assign_hf_weights(entries, backbone_state, source=str(directory))
-        elif matches and {e.hf_name for e in head_entries} <= set(head_state):
+        entries, head_entries = backbone_weight_map(backbone), head_weight_entries(task)
+        if head_entries and matches and {e.hf_name for e in head_entries} <= set(head_state):
             head_state = drop_tied_copies(head_state, backbone_state, directory)
             assign_hf_weights(entries + head_entries, backbone_state | head_state, source=str(directory))
-        else:
-            assign_hf_weights(entries, backbone_state, source=str(directory))
+            return task
+        assign_hf_weights(entries, backbone_state, source=str(directory))
+        if head_entries:  # a task without weights of its own (the embedder) needs only the backbone
             warnings.warn(
                 f"{directory}: a {architecture} checkpoint has no {head.architecture} head; "
                 f"the {cls.__name__} head is freshly initialized and needs training.",
@@ -268,26 +265,28 @@ class KerasPresetLoader(PresetLoader):
 
     def load_backbone(self, cls, load_weights=True, **kwargs):
         self.require_model()
+        kwargs, source = _checked_dtype(kwargs), self.directory / CONFIG
+        if self.config["class_name"] != "DistilBertBackbone":
+            raise CheckpointError(f"{source}: holds a {self.config['class_name']:.80}, not a DistilBertBackbone.")
+        config = self.backbone_config() | kwargs
+        # The same types and caps as an HF config's.
+        missing = [name for name in KERAS_SIZE_NAMES.values() if name != "max_sequence_length" and name not in config]
+        if missing:
+            raise CheckpointError(f"{source}: the backbone config lacks {missing}.")
+        sizes = {hf: config[ours] for hf, ours in KERAS_SIZE_NAMES.items() if ours in config}
+        check_backbone_sizes(sizes, source, names=KERAS_SIZE_NAMES)
+        if config.get("dtype") is not None:
+            config["dtype"] = check_dtype_policy(config["dtype"], source)
         with initialization(load_weights):
-            backbone = self._build_backbone(cls, _checked_dtype(kwargs))
+            try:
+                backbone = cls.from_config(config)
+            except (TypeError, ValueError, KeyError, AttributeError) as error:
+                raise CheckpointError(
+                    f"{source}: not a DistilBertBackbone config ({type(error).__name__}: {error})."
+                ) from None
         if load_weights:
             self._load_backbone_weights(backbone)
         return backbone
-
-    def _build_backbone(self, cls, kwargs):
-        source = self.directory / CONFIG
-        if self.config["class_name"] != "DistilBertBackbone":
-            raise CheckpointError(f"{source}: holds a {self.config['class_name']:.80}, not a DistilBertBackbone.")
-        backbone_config = self.backbone_config() | kwargs
-        check_keras_backbone_config(backbone_config, source)
-        if backbone_config.get("dtype") is not None:
-            backbone_config["dtype"] = check_dtype_policy(backbone_config["dtype"], source)
-        try:
-            return cls.from_config(backbone_config)
-        except (TypeError, ValueError, KeyError, AttributeError) as error:
-            raise CheckpointError(
-                f"{source}: not a DistilBertBackbone config ({type(error).__name__}: {error})."
-            ) from None
 
     def backbone_config(self):
         return dict(self.config["config"])
@@ -297,44 +296,32 @@ class KerasPresetLoader(PresetLoader):
 
     def load_tokenizer(self, cls, **kwargs):
         keras_config = self.directory / TOKENIZER_CONFIG
-        spec = (
-            read_json(TOKENIZER_CONFIG, "tokenizer config", self.directory)
-            if is_checkpoint_file(self.directory, TOKENIZER_CONFIG)
-            else {}
-        )
+        spec = read_optional_json(self.directory, TOKENIZER_CONFIG, "tokenizer config")
         if "class_name" not in spec:  # a preset holding a Hugging Face tokenizer's files
             return super().load_tokenizer(cls, **kwargs)
         config = spec.get("config") or {}
         if not isinstance(config, dict):
             raise CheckpointError(f"{keras_config}: 'config' is {type(config).__name__}, expected an object.")
-        config = dict(config)
-        if not isinstance(config.get("vocabulary"), list):  # a list: written inline (tokens with line breaks)
-            config["vocabulary"] = read_vocabulary_lines(
-                checkpoint_file(self.directory, VOCABULARY_ASSET, "vocabulary asset")
-            )
         config = {k: v for k, v in config.items() if k in TOKENIZER_ARGUMENTS}
+        if not isinstance(config.get("vocabulary"), list):  # a list: written inline (tokens with line breaks)
+            path = checkpoint_file(self.directory, VOCABULARY_ASSET, "vocabulary asset")
+            config["vocabulary"] = read_vocabulary_lines(path)
         for name in ("lowercase", "strip_accents", "tokenize_chinese_chars", "special_tokens_in_strings"):
             if config.get(name) is not None and not isinstance(config[name], bool):
                 raise CheckpointError(
                     f"{keras_config}: '{name}' is {config[name]!r:.60}, expected true, false or null."
                 )
         if config.get("sequence_length") is not None:
-            check_int(
-                config["sequence_length"], "sequence_length", keras_config, high=LIMITS["max_position_embeddings"]
-            )
-        for name, value in kwargs.items():
-            if value is not None and name in config and config[name] is not None and config[name] != value:
-                raise ValueError(f"{name}={value!r} contradicts {keras_config}, which says {name}={config[name]!r}.")
+            check_int(config["sequence_length"], "sequence_length", keras_config, high=MAX_POSITIONS)
+        config = merge_options(config, kwargs, keras_config)
         try:
-            return cls(**(config | {k: v for k, v in kwargs.items() if v is not None}))
+            return cls(**config)
         except TypeError as error:
             raise CheckpointError(f"{keras_config}: not a DistilBertTokenizer config ({error}).") from None
 
     def preprocessor_config(self, cls):
         config_path = self.directory / PREPROCESSOR_CONFIG
-        if not is_checkpoint_file(self.directory, PREPROCESSOR_CONFIG):
-            return {}
-        spec = read_json(PREPROCESSOR_CONFIG, "preprocessor config", self.directory)
+        spec = read_optional_json(self.directory, PREPROCESSOR_CONFIG, "preprocessor config")
         if spec.get("class_name") != cls.__name__:
             return {}
         stored = spec.get("config") or {}
@@ -344,14 +331,12 @@ class KerasPresetLoader(PresetLoader):
         config = {k: v for k, v in stored.items() if k in arguments and k != "tokenizer"}
         for key in ("sequence_length", "stride", "num_choices"):
             if config.get(key) is not None:
-                check_int(config[key], key, config_path, high=LIMITS["max_position_embeddings"])
+                check_int(config[key], key, config_path, high=MAX_POSITIONS)
         return config
 
     def task_spec(self, cls):
         """(task.json, the constructor arguments it holds for `cls`: empty when it holds another class)."""
-        if not is_checkpoint_file(self.directory, TASK_CONFIG):
-            return {}, {}
-        spec = read_json(TASK_CONFIG, "task config", self.directory)
+        spec = read_optional_json(self.directory, TASK_CONFIG, "task config")
         if spec.get("class_name") != cls.__name__:
             return spec, {}
         if not isinstance(spec.get("config"), dict):
@@ -380,16 +365,11 @@ class KerasPresetLoader(PresetLoader):
     def _load_task_weights(self, task, spec, task_config):
         directory = self.directory
         if not task_config:
-            self._load_backbone_weights(task.backbone)
-            warnings.warn(
-                f"{directory}: no {type(task).__name__} in this preset; the head is freshly initialized.", stacklevel=4
-            )
-            return
-        num_classes = getattr(task, "num_classes", 1) or 1
-        load_keras_weights(task, directory, TASK_WEIGHTS, self.config, num_classes)
+            return self._fresh_head(task)
+        load_keras_weights(task, directory, TASK_WEIGHTS, self.config, getattr(task, "num_classes", 1) or 1)
         if is_checkpoint_file(directory, KERAS_WEIGHTS):
             model_path = checkpoint_file(directory, KERAS_WEIGHTS, "weights file")
-            h5_checks.check_h5_weights(model_path, *weight_bounds(_sizes(self.config)))
+            h5_checks.check_h5_weights(model_path, *weight_bounds(self.config))
             difference = h5_checks.backbone_datasets_differ(model_path, directory / TASK_WEIGHTS)
             if difference:
                 raise CheckpointError(
@@ -397,10 +377,15 @@ class KerasPresetLoader(PresetLoader):
                     "a preset holds one backbone."
                 )
 
+    def _fresh_head(self, task):
+        self._load_backbone_weights(task.backbone)
+        warnings.warn(
+            f"{self.directory}: no {type(task).__name__} in this preset; the head is freshly initialized.", stacklevel=5
+        )
+
 
 class KerasHubPresetLoader(KerasPresetLoader):
-    """A DistilBERT preset `keras_hub` wrote: the same files, KerasHub's
-    configs and layer structure (`keras_hub_preset` maps its weights to HF names)."""
+    """A preset `keras_hub` wrote: our files, KerasHub's configs and layers (`keras_hub_preset` reads them)."""
 
     def backbone_config(self):
         return keras_hub_preset.backbone_config(self.config)
@@ -412,40 +397,12 @@ class KerasHubPresetLoader(KerasPresetLoader):
 
     def _load_task_weights(self, task, spec, task_config):
         if not (keras_hub_preset.is_keras_hub_spec(spec) and task_config):
-            self._load_backbone_weights(task.backbone)
-            warnings.warn(
-                f"{self.directory}: no {type(task).__name__} in this preset; the head is freshly initialized.",
-                stacklevel=4,
-            )
-            return
+            return self._fresh_head(task)
         backbone = task.backbone
         state = keras_hub_preset.backbone_state(self.directory, backbone.hidden_dim, backbone_weight_map(backbone))
-        state = {f"{HF_PREFIX}{k}": v for k, v in state.items()} | keras_hub_preset.head_state(
-            self.directory, type(task).__name__, head_weight_entries(task)
-        )
+        head_state = keras_hub_preset.head_state(self.directory, type(task).__name__, head_weight_entries(task))
+        state = {f"{HF_PREFIX}{k}": v for k, v in state.items()} | head_state
         assign_hf_weights(task_weight_map(task), state, source=str(self.directory))
-
-
-# --- checks shared by the loaders --------------------------------------------
-
-
-def split_state_dict(state, source):
-    """(backbone weights under DistilBertModel names, head weights) of an HF
-    state dict with or without the `distilbert.` prefix."""
-    prefixed = any(name.startswith(HF_PREFIX) for name in state)
-    backbone, head = {}, {}
-    for name, value in state.items():
-        if prefixed and name.startswith(HF_PREFIX):
-            backbone[name[len(HF_PREFIX) :]] = value
-        elif not prefixed and name.startswith(("embeddings.", "transformer.")):
-            backbone[name] = value
-        elif name.startswith(HEAD_PREFIXES):
-            head[name] = value
-        else:
-            raise CheckpointError(f"{source}: unexpected weight '{name}' (not a DistilBERT backbone or head weight).")
-    if not backbone:
-        raise CheckpointError(f"{source}: no DistilBERT backbone weights (embeddings.*, transformer.*).")
-    return backbone, head
 
 
 def drop_tied_copies(head_state, backbone_state, directory):
@@ -476,9 +433,8 @@ def _checked_dtype(kwargs):
 
 
 def check_dtype_policy(dtype, source):
-    """A dtype policy (name, dict or object) as an object, refused unless its
-    variables and computations are floating point (a quantized policy stores
-    float variables too)."""
+    """A dtype policy (name, dict or object) as an object, refused unless its variables and computations are
+    floating point (a quantized policy stores float variables too)."""
     if dtype is None:
         return None
     try:
@@ -495,8 +451,7 @@ def check_dtype_policy(dtype, source):
 
 
 def check_config_against_weights(kwargs, state, source):
-    """The config's sizes against the weight file's shapes (read from its
-    header, no data), before any layer is built."""
+    """The config's sizes against the weights' shapes (from the file's header), before any layer is built."""
     dim = kwargs["hidden_dim"]
     expected = {
         "embeddings.word_embeddings.weight": (kwargs["vocabulary_size"], dim),
@@ -509,11 +464,8 @@ def check_config_against_weights(kwargs, state, source):
                 f"{source}: weight '{name}' has shape {tuple(np.shape(state[name]))}, but config.json describes "
                 f"{shape}; the config does not fit the weights (checked before building the model)."
             )
-    layers = {
-        int(name.split(".")[2])
-        for name in state
-        if name.startswith("transformer.layer.") and name.split(".")[2].isdigit()
-    }
+    layers = [name.split(".")[2] for name in state if name.startswith("transformer.layer.")]
+    layers = {int(index) for index in layers if index.isdigit()}
     if layers and max(layers) + 1 != kwargs["num_layers"]:
         raise CheckpointError(
             f"{source}: the weights hold {max(layers) + 1} transformer layers, config.json says n_layers="
@@ -521,24 +473,10 @@ def check_config_against_weights(kwargs, state, source):
         )
 
 
-def check_keras_backbone_config(config, source):
-    """A Keras (ours or KerasHub's) backbone config: the same types and caps as an HF config."""
-    missing = [name for name in KERAS_SIZE_NAMES.values() if name != "max_sequence_length" and name not in config]
-    if missing:
-        raise CheckpointError(f"{source}: the backbone config lacks {missing}.")
-    sizes = {hf: config[ours] for hf, ours in KERAS_SIZE_NAMES.items() if ours in config}
-    check_backbone_sizes(sizes, source, names=KERAS_SIZE_NAMES)
-    return sizes
-
-
-def _sizes(backbone_spec):
-    sizes = {hf: backbone_spec["config"].get(ours) for hf, ours in KERAS_SIZE_NAMES.items()}
-    return {k: v for k, v in sizes.items() if v is not None}
-
-
-def weight_bounds(sizes, num_classes=1):
-    """(most values one weight of this config holds, most values in all) for
-    HDF5 weight files: the backbone's parameters and room for any head."""
+def weight_bounds(backbone_spec, num_classes=1):
+    """(most values one weight of this config holds, most in all: the backbone and room for any head) for HDF5."""
+    config = backbone_spec["config"]
+    sizes = {hf: config[ours] for hf, ours in KERAS_SIZE_NAMES.items() if config.get(ours) is not None}
     dim = sizes["dim"]
     widest = max(sizes["vocab_size"], sizes.get("max_position_embeddings", 512), sizes["hidden_dim"], dim, num_classes)
     head = 2 * dim * dim + 2 * dim * max(num_classes, 2) + sizes["vocab_size"] + 16 * dim
@@ -546,11 +484,10 @@ def weight_bounds(sizes, num_classes=1):
 
 
 def load_keras_weights(model, directory, name, backbone_spec, num_classes=1):
-    """`model.load_weights` from a preset's HDF5 file, after checking the file
-    holds no links or external data and declares no more than the config's
-    model; every weight must then be finite, as for a Hugging Face checkpoint."""
+    """`model.load_weights` from a preset's HDF5 file, checked first (no links or external data, no more than
+    the config's model declared); every weight must then be finite, as for a Hugging Face checkpoint."""
     path = checkpoint_file(directory, name, "weights file")
-    h5_checks.check_h5_weights(path, *weight_bounds(_sizes(backbone_spec), num_classes))
+    h5_checks.check_h5_weights(path, *weight_bounds(backbone_spec, num_classes))
     try:
         model.load_weights(path)
     except Exception as error:
@@ -563,8 +500,7 @@ def load_keras_weights(model, directory, name, backbone_spec, num_classes=1):
 
 
 def make_task(cls, backbone, kwargs, source):
-    """`cls(backbone, **kwargs)`, with the head's sizes checked first and a
-    missing or wrong argument named."""
+    """`cls(backbone, **kwargs)`, with the head's sizes checked first and a missing or wrong argument named."""
     num_classes = kwargs.get("num_classes")
     if num_classes is not None:
         check_int(num_classes, "num_classes", source, high=LIMITS["num_labels"])

@@ -1,10 +1,6 @@
-"""Presets out: `save_to_preset` writes KerasHub's layout (read back by
-`loaders.KerasPresetLoader`): `config.json` (the backbone's Keras config),
-`model.weights.h5`, `tokenizer.json` (the tokenizer's config) with its
-vocabulary in `assets/tokenizer/vocabulary.txt`, `preprocessor.json`,
-`task.json`, `task.weights.h5` and `metadata.json`. `export_to_transformers`
-writes a Hugging Face checkpoint. Writing goes to a temporary directory renamed
-into place at the end, so a failure never leaves a half-written preset.
+"""Presets out: `save_to_preset` writes KerasHub's layout (the file names below; read back by
+`loaders.KerasPresetLoader`), `export_to_transformers` a Hugging Face checkpoint. Writing goes to a
+temporary directory renamed into place at the end, so a failure never leaves a half-written preset.
 """
 
 import contextlib
@@ -35,8 +31,6 @@ TOKENIZER_CONFIG = "tokenizer.json"
 PREPROCESSOR_CONFIG = "preprocessor.json"
 METADATA = "metadata.json"
 VOCABULARY_ASSET = Path("assets") / "tokenizer" / "vocabulary.txt"
-
-
 STAGING_MARK = ".partial-"
 
 
@@ -66,16 +60,14 @@ def _process_alive(pid):
     except ProcessLookupError:
         return False
     except OSError:  # exists, owned by someone else
-        return True
+        pass
     return True
 
 
 def _rename_no_replace(source, target):
-    """Rename `source` to `target`, refusing (FileExistsError) a target that
-    appeared meanwhile, atomically where Linux' renameat2 is available."""
+    """Rename `source` to `target`, refusing a target that appeared meanwhile (atomically with Linux' renameat2)."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
     except (OSError, AttributeError):
         renameat2 = None
     if renameat2 is not None:
@@ -94,22 +86,18 @@ def _rename_no_replace(source, target):
 
 @contextlib.contextmanager
 def no_tensorflow_probe():
-    """Keras' serialize_keras_object (behind every get_config, through the
-    dtype policy) imports tensorflow whenever it is installed, to test for a
-    tf.TensorShape; tensorflow beside jax, or beside transformers' torch, in
-    one process aborts it. Off the tensorflow backend, and while tensorflow is
-    not imported, no object can be a tf.TensorShape: Keras' lazy module is
-    told tensorflow is unavailable for the duration of a save, then reset.
-    Private Keras API (guarded in tests/test_keras_private_api.py): no public
-    switch stops that probe."""
+    """Keras' serialize_keras_object (behind every get_config, through the dtype policy) imports tensorflow
+    whenever it is installed, to test for a tf.TensorShape; tensorflow beside jax, or beside transformers'
+    torch, in one process aborts it. Off the tensorflow backend, and while tensorflow is not imported, no
+    object can be a tf.TensorShape: Keras' lazy module is told tensorflow is unavailable during a save.
+    Private Keras API (guarded in tests/test_keras_private_api.py): no public switch stops that probe."""
     from keras.src.utils import module_utils
 
     lazy = getattr(module_utils, "tensorflow", None)
     if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules or not hasattr(lazy, "_available"):
         yield
         return
-    saved = lazy._available
-    lazy._available = False
+    saved, lazy._available = lazy._available, False
     try:
         yield
     finally:
@@ -118,10 +106,8 @@ def no_tensorflow_probe():
 
 @contextlib.contextmanager
 def new_directory(path):
-    """A temporary sibling of `path` (`.NAME.partial-PID-*`, with the umask's
-    permissions) that becomes `path` on success; an existing target, or one
-    that appears meanwhile, is refused. Staging folders of a killed writer are
-    removed by the next write to the same target."""
+    """A temporary sibling of `path` (`.NAME.partial-PID-*`, umask permissions) that becomes `path` on success;
+    an existing target, or one appearing meanwhile, is refused; the next write removes a killed writer's staging."""
     _check_output_path(path)
     path = Path(path)
     if os.path.lexists(path):
@@ -148,8 +134,7 @@ def _spec(obj, config):
 
 
 class PresetSaver:
-    """Writes one object (tokenizer, preprocessor, backbone or task) as a new
-    preset directory, with its `metadata.json`: KerasHub's `PresetSaver`."""
+    """Writes a tokenizer, preprocessor, backbone or task, with `metadata.json`, as a new preset (KerasHub's)."""
 
     def __init__(self, preset_dir):
         self.preset_dir = preset_dir
@@ -181,8 +166,8 @@ class PresetSaver:
         }
         with self._writing(metadata) as directory:
             config = task.get_config()
-            # The task's serialized backbone carries the head's quantized
-            # layers in its dtype policy map too: the head is built from it.
+            # The task's serialized backbone carries the head's quantized layers in its dtype policy map
+            # too: the head is built from it.
             self._write_backbone(task.backbone, directory, config["backbone"])
             config |= {"backbone": None, "preprocessor": None}
             write_json(directory / TASK_CONFIG, _spec(task, config))
@@ -192,13 +177,13 @@ class PresetSaver:
 
     @staticmethod
     def _write_tokenizer(tokenizer, directory):
-        tokens = tokenizer.get_vocabulary()
+        tokens, config = tokenizer.get_vocabulary(), tokenizer.get_config()
+        # A token with a line break or trailing space cannot be a line of vocabulary.txt: the list stays in the config.
         if all(survives_vocabulary_file(token) for token in tokens):
             (directory / VOCABULARY_ASSET).parent.mkdir(parents=True, exist_ok=True)
             (directory / VOCABULARY_ASSET).write_text("".join(f"{t}\n" for t in tokens), encoding="utf-8")
-            write_json(directory / TOKENIZER_CONFIG, _spec(tokenizer, tokenizer.get_config() | {"vocabulary": None}))
-        else:  # a token with a line break or trailing space cannot be a line of vocabulary.txt: keep the list
-            write_json(directory / TOKENIZER_CONFIG, _spec(tokenizer, tokenizer.get_config()))
+            config |= {"vocabulary": None}
+        write_json(directory / TOKENIZER_CONFIG, _spec(tokenizer, config))
 
     def _write_preprocessor(self, preprocessor, directory):
         self._write_tokenizer(preprocessor.tokenizer, directory)
@@ -212,8 +197,7 @@ class PresetSaver:
 
 
 def export_to_transformers(model, path):
-    """A backbone or task as a directory `transformers` loads (`config.json`,
-    `model.safetensors`, and the tokenizer's files where the task has a preprocessor)."""
+    """A backbone or task as a directory `transformers` loads (with the tokenizer where there is a preprocessor)."""
     if isinstance(model, DistilBertBackbone):
         backbone, entries, config, tokenizer = model, backbone_weight_map(model), hf_config_from_backbone(model), None
     else:

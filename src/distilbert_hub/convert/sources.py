@@ -1,7 +1,5 @@
-"""`source` -> a local directory: a preset name, `hf://org/name`, or a path.
-
-Preset names and `hf://` resolve through `huggingface_hub`'s cache, so they
-work offline (`HF_HUB_OFFLINE=1`) once the cache holds the checkpoint.
+"""`source` -> a local directory: a preset name, `hf://org/name`, or a path. Preset names and `hf://`
+resolve through `huggingface_hub`'s cache, so they work offline (`HF_HUB_OFFLINE=1`) once it holds them.
 """
 
 import difflib
