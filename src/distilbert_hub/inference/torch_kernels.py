@@ -43,9 +43,12 @@ class TorchKernels(InferenceStrategy):
 
         hidden_states = backbone.embeddings(token_ids)
         is_real = padding_mask.bool()
-        # transformers' additive mask: the float32 lowest value at padded keys.
-        mask = torch.zeros(is_real.shape, device=is_real.device)
-        mask = mask.masked_fill_(~is_real, np.finfo("float32").min)[:, None, None, :]
+        # transformers' additive mask: the float32 lowest value at padded keys;
+        # none without padding, so that SDPA takes its unmasked kernel.
+        mask = None
+        if not bool(is_real.all()):
+            mask = torch.zeros(is_real.shape, device=is_real.device)
+            mask = mask.masked_fill_(~is_real, np.finfo("float32").min)[:, None, None, :]
         first_token_only = self.reads == "first_token"
         tokens = RealTokens.of(is_real, first_token_only) if self.reads != "every_token" else None
         if tokens is not None:
