@@ -26,8 +26,9 @@ def is_raw(x):
 
 
 @contextlib.contextmanager
-def batch_errors(model, lazy):
-    """A batch refused while fit/evaluate/predict run: on jax, Keras has
+def batch_errors(model, *data):
+    """A batch of `data` (raw text, generators, datasets: checked as they
+    come) refused while fit/evaluate/predict run: on jax, Keras has
     detached the variables' values (keep references: jax arrays are
     immutable, no copy) and they are put back; on tensorflow, Keras runs a
     generator inside a tf.data py_func, so our error arrives wrapped in an
@@ -38,7 +39,7 @@ def batch_errors(model, lazy):
     tests/test_keras_private_api.py::test_jax_variables_keep_their_value_in_value
     fails on a Keras release that renames it.
     """
-    if not lazy:
+    if not any(is_lazy(part) or is_raw(part) for part in data):
         yield
         return
     jax = keras.backend.backend() == "jax"
@@ -65,11 +66,7 @@ class CheckedPyDataset(keras.utils.PyDataset):
     raw text and validating, per batch)."""
 
     def __init__(self, dataset, check):
-        super().__init__(
-            workers=dataset.workers,
-            use_multiprocessing=dataset.use_multiprocessing,
-            max_queue_size=dataset.max_queue_size,
-        )
+        super().__init__(dataset.workers, dataset.use_multiprocessing, dataset.max_queue_size)
         self.dataset, self.check = dataset, check
 
     def __len__(self):
@@ -138,17 +135,12 @@ class IteratedBatches(keras.utils.PyDataset):
             return next(self._iterator)
 
 
-def text_lengths(x, count):
-    """Characters per example (segments summed): the order to group by."""
+def text_lengths(x):
+    """Characters per example (segments, and multiple choice's choices,
+    summed): the order to group by."""
     if isinstance(x, tuple):
-        return sum(text_lengths(part, count) for part in x)
-    lengths = np.zeros(count, dtype=np.int64)
-    for i, example in enumerate(x):
-        if isinstance(example, (list, tuple)):  # multiple choice: the choices' texts
-            lengths[i] = sum(len(part) for part in example)
-        else:
-            lengths[i] = len(example)
-    return lengths
+        return sum(text_lengths(part) for part in x)
+    return np.array([sum(map(len, e)) if isinstance(e, (list, tuple)) else len(e) for e in x], np.int64)
 
 
 def unsort(values, order):

@@ -1,4 +1,5 @@
 import keras
+from keras.dtype_policies import DTypePolicyMap
 
 from distilbert_hub import preset_utils
 from distilbert_hub.functional_model import CheckedFunctional, FunctionalModel, attribute_set_to, one_garbage_collection
@@ -6,18 +7,7 @@ from distilbert_hub.hardware import warn_if_bf16_is_emulated
 from distilbert_hub.inference import strategy_for
 from distilbert_hub.input_checks import check_token_inputs
 from distilbert_hub.layers.distilbert_embedding import DistilBertEmbedding
-from distilbert_hub.layers.distilbert_transformer_layer import (
-    DistilBertTransformerLayer,
-    check_activation,
-)
-
-
-def resolved_policy(layer):
-    """A layer's own `DTypePolicy`, also when it was given a `DTypePolicyMap`."""
-    policy = layer.dtype_policy
-    if isinstance(policy, keras.dtype_policies.DTypePolicyMap):
-        return policy[layer.path]
-    return policy
+from distilbert_hub.layers.distilbert_transformer_layer import DistilBertTransformerLayer
 
 
 def quantized_policy_map(model, layers):
@@ -25,12 +15,13 @@ def quantized_policy_map(model, layers):
     is: KerasHub's way to keep quantization through `get_config`, since every
     layer takes the map as its dtype and looks its own path up in it."""
     default = model.dtype_policy
-    if isinstance(default, keras.dtype_policies.DTypePolicyMap):
+    if isinstance(default, DTypePolicyMap):
         default = default.default_policy
-    policy_map = keras.dtype_policies.DTypePolicyMap(default_policy=default)
+    policy_map = DTypePolicyMap(default_policy=default)
     for layer in layers:
         if layer.quantization_mode is not None:
-            policy_map[layer.path] = resolved_policy(layer)
+            policy = layer.dtype_policy  # a map given as dtype holds the layer's own under its path
+            policy_map[layer.path] = policy[layer.path] if isinstance(policy, DTypePolicyMap) else policy
     return policy_map if len(policy_map) else None
 
 
@@ -74,7 +65,6 @@ class DistilBertBackbone(FunctionalModel):
         dtype=None,
         **kwargs,
     ):
-        check_activation(activation)
         for name, value in (
             ("vocabulary_size", vocabulary_size),
             ("num_layers", num_layers),
@@ -119,10 +109,7 @@ class DistilBertBackbone(FunctionalModel):
         for transformer_layer in self.transformer_layers:
             x = transformer_layer(x, padding_mask=padding_mask_input)
         super().__init__(
-            inputs={"token_ids": token_id_input, "padding_mask": padding_mask_input},
-            outputs=x,
-            dtype=dtype,
-            **kwargs,
+            inputs={"token_ids": token_id_input, "padding_mask": padding_mask_input}, outputs=x, dtype=dtype, **kwargs
         )
         # A functional model keeps a float32 policy whatever `dtype` says;
         # set it, so get_config (and every round trip) keeps the precision.
@@ -256,13 +243,6 @@ class DistilBertBackbone(FunctionalModel):
         for variable in self.weights:
             variable.trainable = True
         self.embeddings.position_embedding.trainable = not self.sinusoidal_position_embedding
-
-    def lora_layers(self):
-        return [
-            layer
-            for layer in self._flatten_layers(include_self=False)
-            if isinstance(layer, keras.layers.Dense) and getattr(layer, "lora_enabled", False)
-        ]
 
     def save_lora_weights(self, filepath):
         """Only the LoRA matrices, in an HDF5 file keyed by layer path."""

@@ -44,15 +44,18 @@ class FunctionalModel(keras.Model):
         unmerged; merge first, or enable LoRA after quantizing for QLoRA), and
         a model already quantized (Keras refuses layer by layer, after it may
         have quantized others)."""
-        layers = self._flatten_layers(include_self=False)
-        lora = [layer.path for layer in layers if getattr(layer, "lora_enabled", False)]
+        lora = self.lora_layers()
         if lora:
             raise ValueError(
                 f"{type(self).__name__}.quantize({mode!r}): LoRA is enabled on {len(lora)} layers (first: "
-                f"{lora[0]}). Call merge_lora_weights() first, then quantize; for LoRA on a quantized model "
+                f"{lora[0].path}). Call merge_lora_weights() first, then quantize; for LoRA on a quantized model "
                 "(QLoRA), call enable_lora after quantize."
             )
-        quantized = [layer for layer in layers if getattr(layer, "quantization_mode", None) is not None]
+        quantized = [
+            layer
+            for layer in self._flatten_layers(include_self=False)
+            if getattr(layer, "quantization_mode", None) is not None
+        ]
         if quantized and "filters" not in kwargs:
             raise ValueError(
                 f"{type(self).__name__}.quantize({mode!r}): the model is already quantized "
@@ -63,6 +66,10 @@ class FunctionalModel(keras.Model):
             warnings.filterwarnings("ignore", "Layer .* does not have a `quantize` method implemented")
             super().quantize(mode, **kwargs)
         self.predict_function = self.train_function = self.test_function = None
+
+    def lora_layers(self):
+        """The layers with LoRA enabled."""
+        return [layer for layer in self._flatten_layers(include_self=False) if getattr(layer, "lora_enabled", False)]
 
     def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
         """Keras' `export`, except `format="onnx"`: the library's own ONNX
@@ -114,12 +121,10 @@ def attribute_set_to(owner, name, value):
 @contextlib.contextmanager
 def one_garbage_collection():
     """Keras' `Layer.__delattr__` runs a full `gc.collect()` for every variable
-    deleted, which `quantize` and `merge_lora_weights` do per Dense layer, and
-    a full collection walks every object of the process. `gc.freeze()` puts
-    the objects alive now out of the collector's reach, so those collections
-    walk only the objects made since; after `gc.unfreeze()` one collection
-    sees everything again. Nothing is replaced: other threads' collections
-    run as usual meanwhile."""
+    deleted (`quantize` and `merge_lora_weights` delete some per Dense layer).
+    `gc.freeze()` puts the objects alive now out of the collector's reach, so
+    those collections walk only the objects made since; one full collection
+    follows. Nothing is replaced: other threads' collections run as usual."""
     gc.freeze()
     try:
         yield
@@ -128,25 +133,14 @@ def one_garbage_collection():
         gc.collect()
 
 
-class CheckedFunctional(keras.Model):
+class CheckedFunctional(FunctionalModel):
     """A functional model over another model's layers (e.g. the backbone's
     `hidden_states_model()`) that checks its inputs as that model does."""
 
     def __init__(self, inputs, outputs, check_inputs, **kwargs):
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
-        object.__setattr__(self, "_check_inputs", check_inputs)
-
-    def __call__(self, inputs, *args, **kwargs):
-        self._check_inputs(inputs)
-        return super().__call__(inputs, *args, **kwargs)
-
-    def predict(self, x, *args, **kwargs):
-        self._check_inputs(x)
-        return super().predict(x, *args, **kwargs)
-
-    def predict_on_batch(self, x):
-        self._check_inputs(x)
-        return super().predict_on_batch(x)
+        object.__setattr__(self, "check_inputs", check_inputs)
+        self._finish_init()
 
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable}

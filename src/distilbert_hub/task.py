@@ -2,6 +2,7 @@ import collections.abc
 
 import keras
 import numpy as np
+from keras.utils import pad_sequences
 
 from distilbert_hub import preset_utils
 from distilbert_hub.data import (
@@ -118,13 +119,6 @@ class Task(FunctionalModel):
 
     # --- data -----------------------------------------------------------------
 
-    def _preprocess(self, x, y=None, sample_weight=None):
-        if not is_raw(x):
-            return x, y, sample_weight
-        if self.preprocessor is None:
-            raise ValueError(f"{type(self).__name__} got raw text but has no preprocessor.")
-        return keras.utils.unpack_x_y_sample_weight(self.preprocessor(x, y, sample_weight))
-
     def check_inputs(self, x):
         if not isinstance(x, dict):
             raise TypeError(
@@ -133,30 +127,33 @@ class Task(FunctionalModel):
             )
         self.backbone.check_inputs({k: x.get(k) for k in ("token_ids", "padding_mask")})
 
-    def _prepared(self, x, y=None, sample_weight=None):
-        """One batch preprocessed (if raw) and checked, as Keras takes it."""
-        x, y, sample_weight = self._preprocess(x, y, sample_weight)
+    def _checked(self, x, y=None, sample_weight=None):
+        """Data preprocessed (if raw) and checked."""
+        if is_raw(x):
+            if self.preprocessor is None:
+                raise ValueError(f"{type(self).__name__} got raw text but has no preprocessor.")
+            x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(self.preprocessor(x, y, sample_weight))
         self.check_inputs(x)
         self.check_labels(y, x)
+        return x, y, sample_weight
+
+    def _prepared(self, x, y=None, sample_weight=None):
+        """One batch `_checked`, as Keras takes it."""
+        x, y, sample_weight = self._checked(x, y, sample_weight)
         return (x,) if y is None and sample_weight is None else keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
 
     def _checked_batch(self, batch):
         """One batch from a generator or dataset, preprocessed if raw and checked."""
-        if is_raw(batch):  # text alone, no labels
+        if is_raw(batch) or not isinstance(batch, tuple):  # text alone (no labels), or inputs alone
             batch = (batch,)
-        batch = tuple(
-            part if isinstance(part, list) else keras.tree.map_structure(host_values, part)
-            for part in (batch if isinstance(batch, tuple) else (batch,))
-        )
+        batch = tuple(part if isinstance(part, list) else keras.tree.map_structure(host_values, part) for part in batch)
         return self._prepared(*keras.utils.unpack_x_y_sample_weight(batch))
 
     def _data(self, x, y, sample_weight, batch_size=None, shuffle=False):
         """Raw text as batches preprocessed one at a time (reshuffled each
         epoch when `shuffle`); generators and datasets wrapped so that each
         batch is preprocessed and checked as it comes; arrays checked now."""
-        if is_raw(x):
-            if self.preprocessor is None:
-                raise ValueError(f"{type(self).__name__} got raw text but has no preprocessor.")
+        if is_raw(x) and self.preprocessor is not None:
             return RawTextBatches(x, y, sample_weight, batch_size or 32, shuffle, self._prepared), None, None
         if isinstance(x, keras.utils.PyDataset):
             return CheckedPyDataset(x, self._checked_batch), y, sample_weight
@@ -164,27 +161,17 @@ class Task(FunctionalModel):
             return (self._checked_batch(batch) for batch in x), y, sample_weight
         if is_batch_source(x):  # a tf.data.Dataset, a torch DataLoader: re-iterable, sized
             return CheckedPyDataset(IteratedBatches(x), self._checked_batch), y, sample_weight
-        x, y, sample_weight = self._preprocess(x, y, sample_weight)
-        self.check_inputs(x)
-        self.check_labels(y, x)
-        return x, y, sample_weight
+        return self._checked(x, y, sample_weight)
 
     def fit(self, x=None, y=None, batch_size=None, sample_weight=None, validation_data=None, shuffle=True, **kwargs):
-        lazy = is_lazy(x) or is_lazy(validation_data) or is_raw(x)
-        raw = is_raw(x)
+        data, raw = (x, validation_data), is_raw(x)
         x, y, sample_weight = self._data(x, y, sample_weight, batch_size, shuffle)
-        if validation_data is not None and not isinstance(
-            validation_data, (keras.utils.PyDataset, collections.abc.Iterator)
-        ):
-            vx, vy, vw = self._data(*keras.utils.unpack_x_y_sample_weight(validation_data), batch_size)
-            validation_data = (
-                vx
-                if vy is None and vw is None and isinstance(vx, keras.utils.PyDataset)
-                else (keras.utils.pack_x_y_sample_weight(vx, vy, vw))
+        if validation_data is not None:
+            parts = (validation_data,) if is_lazy(validation_data) else validation_data
+            validation_data = keras.utils.pack_x_y_sample_weight(
+                *self._data(*keras.utils.unpack_x_y_sample_weight(parts), batch_size)
             )
-        elif validation_data is not None:
-            validation_data = self._data(validation_data, None, None)[0]
-        with batch_errors(self, lazy):
+        with batch_errors(self, *data):
             return super().fit(
                 x,
                 y,
@@ -196,29 +183,24 @@ class Task(FunctionalModel):
             )
 
     def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
-        lazy, raw = is_lazy(x) or is_raw(x), is_raw(x)
+        data, raw = x, is_raw(x)
         x, y, sample_weight = self._data(x, y, sample_weight, batch_size)
-        with batch_errors(self, lazy):
+        with batch_errors(self, data):
             return super().evaluate(x, y, batch_size=None if raw else batch_size, sample_weight=sample_weight, **kwargs)
 
     def predict(self, x, batch_size=None, *args, **kwargs):
         """Keras' `predict`; raw text is preprocessed batch by batch. For the
-        classifiers, raw text is grouped by length (longest first, like
-        sentence-transformers) and each batch padded only to its longest row
-        (rounded up to a multiple of 16, to bound jax and tensorflow
-        retracing); outputs come back in the caller's order.
-
-        `predict` and `predict_on_batch` run the backbone through an inference
-        strategy (`distilbert_hub.inference.strategy_for`): for the
-        classifiers the last layer at the first token only, which is all their
-        heads read; on torch, torch's kernels (and the real tokens only where
-        the head reads no padding: `reads`)."""
-        lazy, raw = is_lazy(x) or is_raw(x), is_raw(x)
+        classifiers (`predicts_by_length`), raw text is grouped by length
+        (longest first, like sentence-transformers) and each batch padded only
+        to its longest row; outputs come back in the caller's order. The
+        backbone runs through the inference strategy for what the head
+        `reads` (`distilbert_hub.inference.strategy_for`)."""
+        raw = is_raw(x)
         if raw and self.preprocessor is not None and self.predicts_by_length:
             return self._predict_by_length(x, batch_size or 32, kwargs.get("verbose", "auto"))
-        x, _, _ = self._data(x, None, None, batch_size)
-        with batch_errors(self, lazy):
-            return keras.Model.predict(self, x, None if raw else batch_size, *args, **kwargs)
+        data, _, _ = self._data(x, None, None, batch_size)
+        with batch_errors(self, x):
+            return keras.Model.predict(self, data, None if raw else batch_size, *args, **kwargs)
 
     def predict_step(self, *args, **kwargs):
         # jax's takes (state, data), the others (data). The strategy holds for
@@ -236,14 +218,13 @@ class Task(FunctionalModel):
         each input's shape from the first batches (tensorflow), and these
         batches change width."""
         data = RawTextBatches(x, None, None, batch_size, False, self._prepared_trimmed)
-        data.order = np.argsort(-text_lengths(data.x, data.count), kind="stable")
-        progress = keras.utils.Progbar(len(data)) if verbose not in (0, "0", False) else None
+        data.order = np.argsort(-text_lengths(data.x), kind="stable")
+        progress = keras.utils.Progbar(len(data), verbose=int(verbose not in (0, "0", False)))
         outputs = []
         for index in range(len(data)):
             (batch,) = data[index]
             outputs.append(keras.tree.map_structure(np.asarray, self.predict_on_batch(batch)))
-            if progress is not None:
-                progress.update(index + 1)
+            progress.update(index + 1)
         outputs = keras.tree.map_structure(lambda *parts: np.concatenate(parts), *outputs)
         return keras.tree.map_structure(lambda values: unsort(values, data.order), outputs)
 
@@ -252,9 +233,7 @@ class Task(FunctionalModel):
         cut. jax and tensorflow compile once per width, so widths are rounded
         up to a multiple of 16; torch runs eagerly and takes the exact width."""
         (x,) = self._prepared(x, y, sample_weight)
-        longest = int(np.max(np.sum(x["padding_mask"], axis=-1)))
-        multiple = 1 if keras.backend.backend() == "torch" else 16
-        keep = min(-(-longest // multiple) * multiple, x["padding_mask"].shape[-1])
+        keep = min(padded_width(int(np.max(np.sum(x["padding_mask"], axis=-1)))), x["padding_mask"].shape[-1])
         return ({key: value[..., :keep] for key, value in x.items()},)
 
     def _predict_rows(self, rows, batch_size=32, mask_positions=None):
@@ -269,22 +248,17 @@ class Task(FunctionalModel):
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
         pad_id = self.preprocessor.tokenizer.pad_token_id
-        multiple = 1 if keras.backend.backend() == "torch" else 16
         order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
         results = [None] * len(rows)
         for begin in range(0, len(order), batch_size):
             chosen = order[begin : begin + batch_size]
-            width = -(-max(len(rows[i]) for i in chosen) // multiple) * multiple
-            token_ids = np.full((len(chosen), width), pad_id, np.int32)
-            padding_mask = np.zeros((len(chosen), width), np.int32)
-            for row, i in enumerate(chosen):
-                token_ids[row, : len(rows[i])], padding_mask[row, : len(rows[i])] = rows[i], 1
-            x = {"token_ids": token_ids, "padding_mask": padding_mask}
-            if mask_positions is not None:
-                count = max(len(mask_positions[i]) for i in chosen)
-                x["mask_positions"] = np.zeros((len(chosen), count), np.int32)
-                for row, i in enumerate(chosen):
-                    x["mask_positions"][row, : len(mask_positions[i])] = mask_positions[i]
+            width = padded_width(max(len(rows[i]) for i in chosen))
+            x = {
+                "token_ids": pad_sequences([rows[i] for i in chosen], width, "int32", "post", value=pad_id),
+                "padding_mask": pad_sequences([[1] * len(rows[i]) for i in chosen], width, "int32", "post"),
+            }
+            if mask_positions is not None:  # as long as the batch's longest list
+                x["mask_positions"] = pad_sequences([mask_positions[i] for i in chosen], None, "int32", "post")
             with self._reading("first_token" if self.reads == "first_token" else "real_tokens"):
                 outputs = keras.tree.map_structure(np.asarray, self.predict_on_batch(x))
             for row, i in enumerate(chosen):
@@ -312,6 +286,13 @@ class Task(FunctionalModel):
         if config.get("preprocessor") is not None:
             config["preprocessor"] = keras.saving.deserialize_keras_object(config["preprocessor"])
         return cls(**config)
+
+
+def padded_width(longest):
+    """`longest` rounded up to a multiple of 16 on jax and tensorflow, which
+    compile once per width; torch runs eagerly and takes it exact."""
+    multiple = 1 if keras.backend.backend() == "torch" else 16
+    return -(-longest // multiple) * multiple
 
 
 def check_backbone(backbone):

@@ -1,10 +1,8 @@
 """Inference strategies: faster ways for `predict` to compute what the
 reference layers (`distilbert_hub.layers`) compute, from the same variables.
-
-`predict_step` picks one (`strategy_for`) and hands it to the backbone for that
-step (`DistilBertBackbone.inference`); every other call (`__call__`, training,
-`hidden_states_model`) runs the reference layers. The harness runs every
-golden through the reference and through each strategy that applies on the
+`predict_step` hands one (`strategy_for`) to the backbone for that step
+(`DistilBertBackbone.inference`); every other call runs the reference layers.
+The harness runs every golden through each strategy that applies on the
 backend (`strategies_on_this_backend`).
 """
 
@@ -32,11 +30,4 @@ def strategies_on_this_backend():
     return [s for s in (FirstTokenOnly(), *(TorchKernels(reads) for reads in READS)) if s.applies()]
 
 
-__all__ = [
-    "READS",
-    "FirstTokenOnly",
-    "InferenceStrategy",
-    "TorchKernels",
-    "strategies_on_this_backend",
-    "strategy_for",
-]
+__all__ = ["READS", "FirstTokenOnly", "InferenceStrategy", "TorchKernels", "strategies_on_this_backend", "strategy_for"]

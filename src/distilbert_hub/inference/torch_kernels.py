@@ -2,38 +2,22 @@ import keras
 import numpy as np
 from keras import ops
 
-from distilbert_hub.inference.strategy import READS, InferenceStrategy
-from distilbert_hub.layers.distilbert_attention import eager_attention_forward
+from distilbert_hub.inference.strategy import InferenceStrategy
 
 
 class TorchKernels(InferenceStrategy):
     """The backbone's blocks in torch's own kernels, eagerly (torch only):
-
-    * each Dense is one GEMM with its bias (`torch.nn.functional.linear`, as
-      `torch.nn.Linear`); Keras adds the bias in a second pass over the output;
-    * an int8-quantized Dense on CPU is an integer GEMM (`torch._int_mm`):
-      Keras takes that kernel only on CUDA and multiplies int8 as int32
-      without BLAS elsewhere. Both accumulate exactly in int32;
-    * float32 attention is torch's fused `scaled_dot_product_attention` (its
-      CPU flash kernel takes the additive padding mask); reduced precision
-      keeps the reference's attention and its float32 softmax;
-    * no `Layer.__call__` per sublayer: torch runs eagerly, and its
-      bookkeeping (signature binding, name scopes, autocast) is the larger
-      part of a short batch's time;
-    * reading the real tokens (`reads="real_tokens"`), the layers run on
-      them alone, packed as the rows of a matrix (`RealTokens`); reading the
-      first token, the layers before the last do so and the last one runs at
-      the first token only (see `FirstTokenOnly`).
-
-    A sublayer it does not cover (mixed precision with LoRA or quantization,
-    another quantization mode) goes through Keras' `__call__`. The outputs at
-    positions not read are zeros.
+    no `Layer.__call__` per sublayer (its bookkeeping is most of a short
+    batch's time); each Dense one GEMM with its bias (`F.linear`; Keras adds
+    the bias in a second pass); an int8 Dense on CPU an integer GEMM
+    (`torch._int_mm`; Keras takes it only on CUDA), both exact in int32;
+    float32 attention torch's fused SDPA, other dtypes the reference's with
+    its float32 softmax. Reading the real tokens, the blocks run on them
+    alone, packed as the rows of a matrix (`RealTokens`); reading the first
+    token, the blocks before the last do so and the last runs at the first
+    token only. A sublayer it does not cover (mixed precision with LoRA or
+    quantization, another quantization mode) goes through Keras' `__call__`.
     """
-
-    def __init__(self, reads="every_token"):
-        if reads not in READS:
-            raise ValueError(f"reads must be one of {READS}; got {reads!r}.")
-        self.reads = reads
 
     def applies(self):
         return keras.backend.backend() == "torch"
@@ -53,17 +37,13 @@ class TorchKernels(InferenceStrategy):
         tokens = RealTokens.of(is_real, first_token_only) if self.reads != "every_token" else None
         if tokens is not None:
             hidden_states = tokens.pack(hidden_states)
-        blocks = backbone.transformer_layers
-        if first_token_only:
-            blocks = blocks[:-1]
-        for layer in blocks:
+        for layer in backbone.transformer_layers[:-1] if first_token_only else backbone.transformer_layers:
             hidden_states = self.block(layer, hidden_states, hidden_states, (is_real, mask, tokens))
         if tokens is not None:
             hidden_states = tokens.unpack(hidden_states)
-        if not first_token_only:
-            return hidden_states
-        first = self.block(backbone.transformer_layers[-1], hidden_states[:, :1], hidden_states, (is_real, mask, None))
-        return torch.cat([first, hidden_states.new_zeros(hidden_states[:, 1:].shape)], dim=1)
+        if first_token_only:
+            return self.first_token_block(backbone.transformer_layers[-1], hidden_states, (is_real, mask, None))
+        return hidden_states
 
     def attend(self, attention, query, key, value, padding):
         """`padding` is (is_real, the additive mask, the `RealTokens` the
@@ -73,18 +53,18 @@ class TorchKernels(InferenceStrategy):
         is_real, mask, tokens = padding
         if tokens is not None:
             query, key, value = tokens.unpack(query), tokens.unpack(key), tokens.unpack(value)
-        batch, query_length = query.shape[0], query.shape[1]
-
-        def heads(x):  # [batch, length, hidden_dim] -> [batch, heads, length, head_dim]
-            return x.reshape(batch, x.shape[1], attention.num_heads, attention.head_dim).transpose(1, 2)
-
         if attention.compute_dtype == "float32":
+            batch, query_length = query.shape[0], query.shape[1]
+
+            def heads(x):  # [batch, length, hidden_dim] -> [batch, heads, length, head_dim]
+                return x.reshape(batch, x.shape[1], attention.num_heads, attention.head_dim).transpose(1, 2)
+
             context = torch.nn.functional.scaled_dot_product_attention(
                 heads(query), heads(key), heads(value), attn_mask=mask, scale=attention.scaling
-            ).transpose(1, 2)
-        else:
-            context = eager_attention_forward(attention, heads(query), heads(key), heads(value), is_real)
-        context = context.reshape(batch, query_length, -1)
+            )
+            context = context.transpose(1, 2).reshape(batch, query_length, -1)
+        else:  # the reference's attention, with its float32 softmax
+            context = super().attend(attention, query, key, value, is_real)
         return context if tokens is None else tokens.pack(context)
 
     def dense(self, layer, x):
@@ -98,10 +78,9 @@ class TorchKernels(InferenceStrategy):
         mixed = layer.compute_dtype != layer.variable_dtype
         if layer.quantization_mode is not None or (mixed and layer.lora_enabled):
             return layer(x)
-        # With LoRA the kernel is already a tensor; under mixed precision Keras'
-        # autocast reads the weights in the compute dtype, as `.to` does here.
-        kernel = layer.kernel
-        kernel = (kernel.value if isinstance(kernel, keras.Variable) else kernel).to(x.dtype)
+        # With LoRA `layer.kernel` is a tensor (W + scale * A @ B); under mixed precision
+        # Keras' autocast reads the weights in the compute dtype, as `.to` does here.
+        kernel = ops.convert_to_tensor(layer.kernel).to(x.dtype)
         bias = None if layer.bias is None else layer.bias.value.to(x.dtype)
         return torch.nn.functional.linear(x, kernel.T, bias)
 
@@ -112,11 +91,8 @@ class TorchKernels(InferenceStrategy):
 
         if layer.compute_dtype != layer.variable_dtype:
             return layer(x)
-        shape = (x.shape[-1],)
-        y = torch.nn.functional.layer_norm(
-            x.float(), shape, layer.gamma.value.float(), layer.beta.value.float(), layer.epsilon
-        )
-        return y.to(x.dtype)
+        gamma, beta = layer.gamma.value.float(), layer.beta.value.float()
+        return torch.nn.functional.layer_norm(x.float(), x.shape[-1:], gamma, beta, layer.epsilon).to(x.dtype)
 
 
 def integer_gemm_applies(layer, x):
@@ -145,9 +121,7 @@ def int8_dense(layer, x):
     rows = quantized.reshape(-1, quantized.shape[-1])
     y = torch._int_mm(rows, ops.convert_to_tensor(layer.kernel)).reshape(*quantized.shape[:-1], layer.units)
     y = y.to(x.dtype).div_(ops.convert_to_tensor(layer.kernel_scale) * inputs_scale)
-    if layer.bias is not None:
-        y = y.add_(layer.bias.value)
-    return y
+    return y if layer.bias is None else y.add_(layer.bias.value)
 
 
 class RealTokens:

@@ -83,6 +83,8 @@ class DistilBertAttention(keras.layers.Layer):
         return hidden_states_shape
 
     def get_config(self):
-        config = super().get_config()
-        config.update({"num_heads": self.num_heads, "hidden_dim": self.hidden_dim, "dropout": self.dropout})
-        return config
+        return super().get_config() | {
+            "num_heads": self.num_heads,
+            "hidden_dim": self.hidden_dim,
+            "dropout": self.dropout,
+        }

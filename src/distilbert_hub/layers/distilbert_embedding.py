@@ -11,11 +11,8 @@ def sinusoidal_position_table(num_positions, dim):
     Computed in float64 like the reference, then rounded to float32 once.
     """
     positions = np.arange(num_positions, dtype=np.float64)[:, None]
-    pair_index = np.arange(dim) // 2
-    angles = positions / np.power(10000.0, 2 * pair_index / dim)
-    table = np.empty((num_positions, dim), dtype=np.float64)
-    table[:, 0::2] = np.sin(angles[:, 0::2])
-    table[:, 1::2] = np.cos(angles[:, 1::2])
+    angles = positions / np.power(10000.0, 2 * (np.arange(dim) // 2) / dim)
+    table = np.where(np.arange(dim) % 2 == 0, np.sin(angles), np.cos(angles))  # sin at even columns, cos at odd
     return table.astype("float32")
 
 
@@ -55,20 +52,16 @@ class DistilBertEmbedding(keras.layers.Layer):
 
     def build(self, token_ids_shape):
         self.token_embedding = self.add_weight(
-            name="token_embedding",
-            shape=(self.vocabulary_size, self.hidden_dim),
-            initializer=weight_initializer(),
+            name="token_embedding", shape=(self.vocabulary_size, self.hidden_dim), initializer=weight_initializer()
         )
-        if self.sinusoidal_position_embedding:
-            position_initializer = keras.initializers.Constant(
-                sinusoidal_position_table(self.max_sequence_length, self.hidden_dim)
-            )
-        else:
-            position_initializer = weight_initializer()
         self.position_embedding = self.add_weight(
             name="position_embedding",
             shape=(self.max_sequence_length, self.hidden_dim),
-            initializer=position_initializer,
+            initializer=(
+                keras.initializers.Constant(sinusoidal_position_table(self.max_sequence_length, self.hidden_dim))
+                if self.sinusoidal_position_embedding
+                else weight_initializer()
+            ),
             trainable=not self.sinusoidal_position_embedding,
         )
         self.layer_norm.build(tuple(token_ids_shape) + (self.hidden_dim,))
@@ -97,15 +90,11 @@ class DistilBertEmbedding(keras.layers.Layer):
         return tuple(token_ids_shape) + (self.hidden_dim,)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "vocabulary_size": self.vocabulary_size,
-                "max_sequence_length": self.max_sequence_length,
-                "hidden_dim": self.hidden_dim,
-                "dropout": self.dropout,
-                "sinusoidal_position_embedding": self.sinusoidal_position_embedding,
-                "padding_token_id": self.padding_token_id,
-            }
-        )
-        return config
+        return super().get_config() | {
+            "vocabulary_size": self.vocabulary_size,
+            "max_sequence_length": self.max_sequence_length,
+            "hidden_dim": self.hidden_dim,
+            "dropout": self.dropout,
+            "sinusoidal_position_embedding": self.sinusoidal_position_embedding,
+            "padding_token_id": self.padding_token_id,
+        }

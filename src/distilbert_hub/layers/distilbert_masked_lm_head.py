@@ -22,10 +22,7 @@ class DistilBertMaskedLMHead(keras.layers.Layer):
         self.activation = check_activation(activation)
         object.__setattr__(self, "_embedding_layer", embedding_layer)
         self.transform_dense = keras.layers.Dense(
-            self.hidden_dim,
-            dtype=self.dtype_policy,
-            name="vocab_transform",
-            kernel_initializer=weight_initializer(),
+            self.hidden_dim, dtype=self.dtype_policy, name="vocab_transform", kernel_initializer=weight_initializer()
         )
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=1e-12, dtype=self.dtype_policy, name="vocab_layer_norm"
@@ -54,8 +51,8 @@ class DistilBertMaskedLMHead(keras.layers.Layer):
         return tuple(mask_positions_shape) + (self.vocabulary_size,)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {"vocabulary_size": self.vocabulary_size, "hidden_dim": self.hidden_dim, "activation": self.activation}
-        )
-        return config
+        return super().get_config() | {
+            "vocabulary_size": self.vocabulary_size,
+            "hidden_dim": self.hidden_dim,
+            "activation": self.activation,
+        }

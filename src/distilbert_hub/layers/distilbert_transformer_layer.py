@@ -58,16 +58,10 @@ class DistilBertTransformerLayer(keras.layers.Layer):
             epsilon=1e-12, dtype=self.dtype_policy, name="attention_layer_norm"
         )
         self.intermediate_dense = DistilBertDense(
-            self.intermediate_dim,
-            kernel_initializer=initializer,
-            dtype=self.dtype_policy,
-            name="intermediate",
+            self.intermediate_dim, kernel_initializer=initializer, dtype=self.dtype_policy, name="intermediate"
         )
         self.output_dense = DistilBertDense(
-            self.hidden_dim,
-            kernel_initializer=initializer,
-            dtype=self.dtype_policy,
-            name="output",
+            self.hidden_dim, kernel_initializer=initializer, dtype=self.dtype_policy, name="output"
         )
         self.output_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name="output_dropout")
         self.output_layer_norm = keras.layers.LayerNormalization(
@@ -102,15 +96,11 @@ class DistilBertTransformerLayer(keras.layers.Layer):
         return hidden_states_shape
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_heads": self.num_heads,
-                "hidden_dim": self.hidden_dim,
-                "intermediate_dim": self.intermediate_dim,
-                "dropout": self.dropout,
-                "attention_dropout": self.attention_dropout,
-                "activation": self.activation,
-            }
-        )
-        return config
+        return super().get_config() | {
+            "num_heads": self.num_heads,
+            "hidden_dim": self.hidden_dim,
+            "intermediate_dim": self.intermediate_dim,
+            "dropout": self.dropout,
+            "attention_dropout": self.attention_dropout,
+            "activation": self.activation,
+        }
