@@ -194,7 +194,6 @@ def main(argv=None):
     parser.add_argument(
         "--atol",
         type=float,
-        default=None,
         help="--verify tolerance, default 1e-4 (float32 at full size differs by ~1e-5 between frameworks); "
         "--int8 --verify needs it given",
     )
