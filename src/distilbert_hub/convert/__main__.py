@@ -19,6 +19,7 @@ installed, the source runs in this library instead.
 import argparse
 import contextlib
 import importlib.util
+import os
 import subprocess
 import sys
 import tempfile
@@ -78,7 +79,7 @@ def hf_outputs(directory, architecture, inputs):
     """transformers' outputs for `inputs` from the checkpoint `directory`, computed in a child process."""
     with tempfile.TemporaryDirectory(prefix="verify-") as io:
         np.savez(Path(io) / "inputs.npz", **inputs)
-        env = {k: v for k, v in __import__("os").environ.items() if k != "KERAS_BACKEND"}
+        env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
         run = subprocess.run(
             [sys.executable, "-c", HF_CHILD, str(directory), architecture, io], capture_output=True, text=True, env=env
         )
@@ -104,11 +105,11 @@ def our_outputs(cls, directory, architecture, inputs):
     return {name: keras.ops.convert_to_numpy(value) for name, value in result.items()}
 
 
-def outputs_of(cls, directory, architecture, inputs):
-    """What `directory` computes in its own implementation: transformers for an HF checkpoint, else this library."""
-    if preset_format(directory)[0] == "hf":
-        return hf_outputs(directory, architecture, inputs)
-    return our_outputs(cls, directory, architecture, inputs)
+def outputs_of(cls, directory, inputs, by_transformers):
+    """What `directory` computes: by transformers (an HF checkpoint) or by this library."""
+    if by_transformers:
+        return hf_outputs(directory, architecture_of(cls), inputs)
+    return our_outputs(cls, directory, architecture_of(cls), inputs)
 
 
 def verify_inputs(cls, source, output):
@@ -146,8 +147,8 @@ def verify(cls, source, output, atol):
     """The converted model (`output`) against the source, each loaded afresh by its own implementation (never
     our in-memory copy). NaN or infinity anywhere fails."""
     inputs = verify_inputs(cls, source, output)
-    expected = outputs_of(cls, source, architecture_of(cls), inputs)
-    actual = outputs_of(cls, output, architecture_of(cls), inputs)
+    expected = outputs_of(cls, source, inputs, preset_format(source)[0] == "hf")
+    actual = outputs_of(cls, output, inputs, preset_format(output)[0] == "hf")
     return within_tolerance(actual, expected, inputs["padding_mask"], atol)
 
 
@@ -159,10 +160,7 @@ def verify_onnx(cls, source, onnx_path, atol):
     by_transformers = preset_format(source)[0] == "hf" and installed
     reference = "transformers" if by_transformers else "this library's model"
     print(f"verifying {onnx_path} in ONNX Runtime against {reference} ({source})", flush=True)
-    if by_transformers:
-        expected = hf_outputs(source, architecture_of(cls), inputs)
-    else:
-        expected = our_outputs(cls, source, architecture_of(cls), inputs)
+    expected = outputs_of(cls, source, inputs, by_transformers)
     actual = run_onnx(onnx_path, inputs["token_ids"], inputs["padding_mask"])
     return within_tolerance(actual, expected, inputs["padding_mask"], atol)
 
@@ -196,7 +194,6 @@ def main(argv=None):
     parser.add_argument(
         "--atol",
         type=float,
-        default=None,
         help="--verify tolerance, default 1e-4 (float32 at full size differs by ~1e-5 between frameworks); "
         "--int8 --verify needs it given",
     )

@@ -30,15 +30,12 @@ def check_dataset(path, name, dataset, max_elements=None, expected_size=None):
     if dataset.dtype.kind not in "fiub":
         raise CheckpointError(f"{path}: dataset '{name}' has dtype {dataset.dtype}, not a numeric weight.")
     size = int(np.prod(dataset.shape, dtype=np.int64)) if dataset.shape is not None else 0
+    declares = f"{path}: dataset '{name}' declares shape {dataset.shape} ({size} values)"
     if expected_size is not None and size != expected_size:
-        raise CheckpointError(
-            f"{path}: dataset '{name}' declares shape {dataset.shape} ({size} values), expected {expected_size} "
-            "values for this config (refused before reading)."
-        )
+        raise CheckpointError(f"{declares}, expected {expected_size} values for this config (refused before reading).")
     if max_elements is not None and size > max_elements:
         raise CheckpointError(
-            f"{path}: dataset '{name}' declares shape {dataset.shape} ({size} values), more than any weight of "
-            f"this config ({max_elements}); refused before reading."
+            f"{declares}, more than any weight of this config ({max_elements}); refused before reading."
         )
     return size
 

@@ -29,25 +29,14 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 MAX_JSON_BYTES = 64 * 1024 * 1024
 # Deeper JSON nesting than this is refused (real configs nest 3 levels).
 MAX_JSON_DEPTH = 32
-MAX_VOCABULARY_BYTES = 64 * 1024 * 1024
 
 
 class CheckpointError(ValueError):
     """A checkpoint file missing, malformed, outside its directory or not fitting the model (named in the message)."""
 
 
-def containment_root(directory):
-    """The folder every file of `directory` must resolve into: the directory itself, or for a Hugging Face
-    cache snapshot (`models--X/snapshots/REV`, its files symlinks into `models--X/blobs`) the repository folder."""
-    directory = Path(os.path.realpath(directory))
-    if directory.parent.name == "snapshots" and (directory.parent.parent / "blobs").is_dir():
-        return directory.parent.parent
-    return directory
-
-
-def checkpoint_file(directory, name, what="file", must_exist=True):
-    """`directory / name` after checking it stays inside the checkpoint (symlinks followed only within it);
-    None for a missing file when `must_exist` is False."""
+def checkpoint_file(directory, name, what="file"):
+    """`directory / name` after checking it stays inside the checkpoint (symlinks followed only within it)."""
     directory = Path(directory)
     if not isinstance(name, (str, os.PathLike)):
         raise CheckpointError(f"{directory}: {what} is named by a {type(name).__name__}, expected a file name.")
@@ -56,7 +45,11 @@ def checkpoint_file(directory, name, what="file", must_exist=True):
         raise CheckpointError(f"{shown!r}: a file name with a NUL byte ({what}).")
     if os.path.isabs(name):
         raise CheckpointError(f"{directory}: {what} {name!r} is an absolute path; it must be a file of the checkpoint.")
-    root = containment_root(directory)
+    # Every file resolves into the directory, or for a Hugging Face cache snapshot (`models--X/snapshots/REV`, its
+    # files symlinks into `models--X/blobs`) into the repository folder.
+    root = Path(os.path.realpath(directory))
+    if root.parent.name == "snapshots" and (root.parent.parent / "blobs").is_dir():
+        root = root.parent.parent
     try:
         resolved = Path(os.path.realpath(directory / name))
         inside = resolved == root or root in resolved.parents
@@ -72,9 +65,7 @@ def checkpoint_file(directory, name, what="file", must_exist=True):
     if not exists:
         if (directory / name).exists() or resolved.exists():
             raise CheckpointError(f"{shown}: the {what} is not a regular file.")
-        if must_exist:
-            raise CheckpointError(f"{shown}: missing {what}.")
-        return None
+        raise CheckpointError(f"{shown}: missing {what}.")
     return directory / name
 
 
@@ -91,10 +82,8 @@ def to_float32(value, name, source):
     dtype = np.dtype(value.dtype)
     if dtype.name == "bfloat16":  # ml_dtypes, e.g. from jax or a user's arrays
         return np.asarray(value).astype(np.float32)
-    if dtype == np.float32:
-        return value
-    if dtype == np.float16:
-        return value.astype(np.float32)
+    if dtype in (np.float16, np.float32):
+        return value.astype(np.float32, copy=False)
     if dtype == np.float64:
         finite = value[np.isfinite(value)]
         if finite.size and np.abs(finite).max() > FLOAT32_MAX:

@@ -32,6 +32,14 @@ CONFIG_OPTION_NAMES = {
     "strip_accents": "strip_accents",
     "tokenize_chinese_chars": "tokenize_chinese_chars",
 }
+# tokenizer_config.json's special tokens, each with the one this tokenizer uses.
+SPECIAL_TOKENS = {
+    "unk_token": "[UNK]",
+    "cls_token": "[CLS]",
+    "sep_token": "[SEP]",
+    "pad_token": "[PAD]",
+    "mask_token": "[MASK]",
+}
 
 
 def _object(value, path, key):
@@ -137,13 +145,7 @@ def read_tokenizer_config(path):
     options = {ours: config[hf] for hf, ours in CONFIG_OPTION_NAMES.items() if hf in config}
     if config.get("split_special_tokens") is not None:
         options["special_tokens_in_strings"] = not config["split_special_tokens"]
-    for key, default in (
-        ("unk_token", "[UNK]"),
-        ("cls_token", "[CLS]"),
-        ("sep_token", "[SEP]"),
-        ("pad_token", "[PAD]"),
-        ("mask_token", "[MASK]"),
-    ):
+    for key, default in SPECIAL_TOKENS.items():
         value = config.get(key, default)
         value = value.get("content") if isinstance(value, dict) else value
         if value is not None and value != default:
@@ -193,15 +195,9 @@ def write_hf_tokenizer(tokenizer, directory, model_max_length):
         directory / TOKENIZER_CONFIG,
         {
             "tokenizer_class": "DistilBertTokenizer",
-            "do_lower_case": tokenizer.lowercase,
-            "strip_accents": tokenizer.strip_accents,
-            "tokenize_chinese_chars": tokenizer.tokenize_chinese_chars,
             "split_special_tokens": not tokenizer.special_tokens_in_strings,
             "model_max_length": int(model_max_length),
-            "pad_token": tokenizer.pad_token,
-            "unk_token": tokenizer.unk_token,
-            "cls_token": tokenizer.cls_token,
-            "sep_token": tokenizer.sep_token,
-            "mask_token": tokenizer.mask_token,
-        },
+        }
+        | {hf: getattr(tokenizer, ours) for hf, ours in CONFIG_OPTION_NAMES.items()}
+        | {key: getattr(tokenizer, key) for key in SPECIAL_TOKENS},
     )

@@ -36,17 +36,13 @@ def is_keras_hub_spec(spec):
     return str(spec.get("registered_name") or "").startswith("keras_hub>")
 
 
-def backbone_config(spec):
-    return {k: v for k, v in spec["config"].items() if k in BACKBONE_ARGUMENTS}
-
-
 class _Reader:
     """Reads a KerasHub weights file as Keras' loader would (no links, no external storage) into `state`
-    under HF names, each dataset's size checked against its HF weight's (`expected`) before it is read."""
+    under HF names, each dataset's size checked against its weight map entry's before it is read."""
 
-    def __init__(self, directory, name, expected):
+    def __init__(self, directory, name, entries):
         self.path = checkpoint_file(directory, name, "weights file")
-        self.expected = {name: int(np.prod(shape)) for name, shape in expected.items()}
+        self.expected = {entry.hf_name: int(np.prod(entry.hf_shape)) for entry in entries}
         self.file = h5_checks.open_h5(self.path)
         self.state = {}
 
@@ -77,9 +73,9 @@ class _Reader:
         self.state[f"{hf_name}.bias"] = self.var(group, 1, f"{hf_name}.bias")
 
 
-def backbone_state(directory, hidden_dim, entries=()):
+def backbone_state(directory, hidden_dim, entries):
     """DistilBertModel-named float32 weights from `model.weights.h5`, sized as `entries` (the weight map) say."""
-    reader = _Reader(directory, "model.weights.h5", {e.hf_name: e.hf_shape for e in entries})
+    reader = _Reader(directory, "model.weights.h5", entries)
     with reader.file:
         embedding = "layers/token_and_position_embedding"
         reader.weight("embeddings.word_embeddings.weight", f"{embedding}/token_embedding")
@@ -90,7 +86,7 @@ def backbone_state(directory, hidden_dim, entries=()):
             key=lambda name: int(re.sub(r"\D", "", name) or 0),
         )
         layers = {e.hf_name.split(".")[2] for e in entries if e.hf_name.startswith("transformer.layer.")}
-        if entries and len(encoders) != len(layers):
+        if len(encoders) != len(layers):
             raise CheckpointError(
                 f"{reader.path}: holds {len(encoders)} transformer encoders, the config describes {len(layers)}."
             )
@@ -106,13 +102,13 @@ def backbone_state(directory, hidden_dim, entries=()):
     return reader.state
 
 
-def head_state(directory, task_class_name, entries=()):
+def head_state(directory, task_class_name, entries):
     """HF-named head weights from `task.weights.h5`."""
     if task_class_name not in HEADS:
         raise CheckpointError(
             f"{directory}: KerasHub has no {task_class_name}; its DistilBERT tasks are {sorted(HEADS)}."
         )
-    reader = _Reader(directory, "task.weights.h5", {e.hf_name: e.hf_shape for e in entries})
+    reader = _Reader(directory, "task.weights.h5", entries)
     with reader.file:
         for hf_name, group in HEADS[task_class_name]:
             if hf_name.endswith("layer_norm"):

@@ -30,7 +30,7 @@ from distilbert_hub.convert.hf_config import (
     head_kwargs_from_hf_config,
     parameter_count,
 )
-from distilbert_hub.convert.hf_heads import BACKBONE_ARCHITECTURE, HEAD_PREFIXES, HEADS, TIED_WEIGHTS, head_of
+from distilbert_hub.convert.hf_heads import BACKBONE_ARCHITECTURE, HEAD_PREFIXES, TASK_NAMES, TIED_WEIGHTS, head_of
 from distilbert_hub.convert.hf_tokenizer import merge_options, read_hf_tokenizer
 from distilbert_hub.convert.hf_weights import (
     assign_hf_weights,
@@ -91,34 +91,31 @@ def read_optional_json(directory, name, what):
 def preset_format(directory):
     """'keras' or 'hf' for a preset directory, and its config.json."""
     config = read_json(CONFIG, "config.json (a preset's or a checkpoint's)", directory=directory)
+    path = Path(directory) / CONFIG
     if "class_name" in config and "config" in config:
         if not isinstance(config["config"], dict) or not isinstance(config["class_name"], str):
-            raise CheckpointError(f"{Path(directory) / CONFIG}: 'class_name' must be a string and 'config' an object.")
+            raise CheckpointError(f"{path}: 'class_name' must be a string and 'config' an object.")
         return "keras", config
     if "model_type" in config:
         model_type = config["model_type"]
         if model_type != "distilbert":
-            raise CheckpointError(f"{Path(directory) / CONFIG}: model_type is {model_type!r:.60}, not 'distilbert'.")
+            raise CheckpointError(f"{path}: model_type is {model_type!r:.60}, not 'distilbert'.")
         return "hf", config
     raise CheckpointError(
-        f"{Path(directory) / CONFIG}: neither a Keras preset config (class_name/config) "
-        "nor a Hugging Face one (model_type)."
+        f"{path}: neither a Keras preset config (class_name/config) nor a Hugging Face one (model_type)."
     )
 
 
 def hf_architecture(config, directory):
     """The checked `architectures[0]` of an HF config."""
+    path = Path(directory) / CONFIG
     architectures = config.get("architectures") or [BACKBONE_ARCHITECTURE]
     if not isinstance(architectures, list) or not isinstance(architectures[0], str):
-        raise CheckpointError(
-            f"{Path(directory) / CONFIG}: 'architectures' is {architectures!r:.80}, expected a list of class names."
-        )
-    architecture = architectures[0]
-    known = [BACKBONE_ARCHITECTURE, *(head.architecture for head in HEADS.values() if head.weights)]
+        raise CheckpointError(f"{path}: 'architectures' is {architectures!r:.80}, expected a list of class names.")
+    architecture, known = architectures[0], [BACKBONE_ARCHITECTURE, *TASK_NAMES]
     if architecture not in known:
         raise CheckpointError(
-            f"{Path(directory) / CONFIG}: architectures says {architecture!r}; "
-            f"a DistilBERT checkpoint is one of {known}."
+            f"{path}: architectures says {architecture!r}; a DistilBERT checkpoint is one of {known}."
         )
     return architecture
 
@@ -275,8 +272,7 @@ class KerasPresetLoader(PresetLoader):
             raise CheckpointError(f"{source}: the backbone config lacks {missing}.")
         sizes = {hf: config[ours] for hf, ours in KERAS_SIZE_NAMES.items() if ours in config}
         check_backbone_sizes(sizes, source, names=KERAS_SIZE_NAMES)
-        if config.get("dtype") is not None:
-            config["dtype"] = check_dtype_policy(config["dtype"], source)
+        config = _checked_dtype(config, source)
         with initialization(load_weights):
             try:
                 backbone = cls.from_config(config)
@@ -347,9 +343,7 @@ class KerasPresetLoader(PresetLoader):
             for k, v in spec["config"].items()
             if (k in arguments or k == "name") and k not in ("backbone", "preprocessor")
         }
-        if task_config.get("dtype") is not None:
-            task_config["dtype"] = check_dtype_policy(task_config["dtype"], self.directory / TASK_CONFIG)
-        return spec, task_config
+        return spec, _checked_dtype(task_config, self.directory / TASK_CONFIG)
 
     def load_task(self, cls, load_weights=True, **kwargs):
         self.require_model()
@@ -388,7 +382,7 @@ class KerasHubPresetLoader(KerasPresetLoader):
     """A preset `keras_hub` wrote: our files, KerasHub's configs and layers (`keras_hub_preset` reads them)."""
 
     def backbone_config(self):
-        return keras_hub_preset.backbone_config(self.config)
+        return {k: v for k, v in self.config["config"].items() if k in keras_hub_preset.BACKBONE_ARGUMENTS}
 
     def _load_backbone_weights(self, backbone):
         entries = backbone_weight_map(backbone)
@@ -425,10 +419,10 @@ def initialization(load_weights):
     return skip_weight_initialization() if load_weights else contextlib.nullcontext()
 
 
-def _checked_dtype(kwargs):
-    """`kwargs` with its `dtype` argument (a name, dict or policy) checked and made a policy."""
+def _checked_dtype(kwargs, source="the dtype argument"):
+    """`kwargs` with its `dtype` (a name, dict or policy) checked and made a policy."""
     if "dtype" in kwargs:
-        kwargs = dict(kwargs, dtype=check_dtype_policy(kwargs["dtype"], "the dtype argument"))
+        kwargs = dict(kwargs, dtype=check_dtype_policy(kwargs["dtype"], source))
     return kwargs
 
 
