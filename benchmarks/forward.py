@@ -10,6 +10,10 @@ In one run, on one machine, each side in its own process:
     `predict(texts)` vs a transformers `pipeline` at the same batch size, with
     the same weights (written once by our `export_to_transformers`), and the
     largest logit difference between them;
+  * transformers in bfloat16 (`dtype=torch.bfloat16`) and ONNX Runtime's
+    dynamic int8 of our export, beside ours in bfloat16 and int8, each with
+    its worst per-token cosine against transformers' float32 hidden states
+    (every side loads the same weights, written once by our exporter);
   * the peak resident memory of each process (model, inputs and runs).
 
 Writes reports/bench_forward.json and .md with the CPU model and flags.
@@ -19,6 +23,8 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO_ROOT, cpu_description, run_json_child, shape_arguments, versions
@@ -69,12 +75,17 @@ elif kind == "matmul":
     result["int8_gops"] = flop / best(lambda: torch._int_mm(a8, b8), warmup=3) / 1e9
 elif kind == "transformers":
     import torch, transformers
-    model = transformers.DistilBertModel(transformers.DistilBertConfig(
-        vocab_size=30522, n_layers=6, n_heads=12, dim=768, hidden_dim=3072, attn_implementation="eager")).eval()
-    with torch.inference_mode():
-        result["forward_s"] = best(lambda: model(input_ids=torch.from_numpy(ids).long(),
-                                                 attention_mask=torch.from_numpy(mask).long()))
     directory = os.path.join(workdir, "checkpoint")
+    model = transformers.DistilBertModel.from_pretrained(directory, attn_implementation="eager").eval()
+    inputs = {"input_ids": torch.from_numpy(ids).long(), "attention_mask": torch.from_numpy(mask).long()}
+    with torch.inference_mode():
+        result["forward_s"] = best(lambda: model(**inputs))
+        np.save(os.path.join(workdir, "hidden_transformers.npy"), model(**inputs).last_hidden_state.numpy())
+        model_bf16 = transformers.DistilBertModel.from_pretrained(
+            directory, attn_implementation="eager", dtype=torch.bfloat16).eval()
+        result["forward_bfloat16_s"] = best(lambda: model_bf16(**inputs))
+        np.save(os.path.join(workdir, "hidden_transformers_bfloat16.npy"),
+                model_bf16(**inputs).last_hidden_state.float().numpy())
     classifier = transformers.pipeline(
         "text-classification", model=transformers.AutoModelForSequenceClassification.from_pretrained(directory),
         tokenizer=transformers.AutoTokenizer.from_pretrained(directory), device=-1)
@@ -95,6 +106,17 @@ elif kind == "transformers":
         result["end_to_end_by_length_s"][size] = best(by_length, warmup=1)
     logits = [[{d["label"]: d["score"] for d in row}[f"LABEL_{i}"] for i in range(2)] for row in run()]
     np.save(os.path.join(workdir, "logits_transformers.npy"), np.array(logits, "float32"))
+elif kind == "onnxruntime_int8":
+    # ONNX Runtime's dynamic int8 (quantize_dynamic) of our export of the same weights.
+    os.environ["KERAS_BACKEND"] = "torch"
+    import onnxruntime, distilbert_hub as hub
+    from distilbert_hub.export.onnx import export_onnx
+    backbone = hub.DistilBertBackbone.from_preset(os.path.join(workdir, "checkpoint"))
+    path = export_onnx(backbone, os.path.join(workdir, "int8.onnx"), int8=True)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {"input_ids": ids.astype("int64"), "attention_mask": mask.astype("int64")}
+    result["forward_s"] = best(lambda: session.run(None, feeds))
+    np.save(os.path.join(workdir, f"hidden_{kind}.npy"), session.run(None, feeds)[0])
 else:
     library, backend = kind.split(":")
     os.environ["KERAS_BACKEND"] = backend
@@ -102,7 +124,7 @@ else:
     if library.startswith("ours"):
         import distilbert_hub as hub
         dtype = "bfloat16" if library == "ours_bfloat16" else None
-        backbone = hub.DistilBertBackbone(vocabulary_size=30522, dtype=dtype, **SIZE)
+        backbone = hub.DistilBertBackbone.from_preset(os.path.join(workdir, "checkpoint"), dtype=dtype)
         if library == "ours_int8":
             backbone.quantize("int8")
     else:
@@ -111,6 +133,9 @@ else:
                                                        hidden_dim=768, intermediate_dim=3072, max_sequence_length=512)
     x = {"token_ids": ids, "padding_mask": mask}
     result["forward_s"] = best(lambda: backbone.predict_on_batch(x))
+    if library.startswith("ours"):
+        hidden = np.asarray(backbone.predict_on_batch(x)).astype("float32")  # bfloat16 is ml_dtypes' here
+        np.save(os.path.join(workdir, f"hidden_{kind.replace(':', '_')}.npy"), hidden)
     if library == "ours":
         # An HF checkpoint stores no preprocessing length (the tokenizer's
         # model_max_length is the model's 512), so the pipeline's max_length is set here too.
@@ -125,6 +150,13 @@ import resource
 result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(result))
 """
+
+
+def worst_cosine(states, expected):
+    """The smallest cosine between matching token vectors (every token is real here)."""
+    states, expected = states.reshape(-1, states.shape[-1]), expected.reshape(-1, expected.shape[-1])
+    norms = np.linalg.norm(states, axis=-1) * np.linalg.norm(expected, axis=-1)
+    return float(((states * expected).sum(-1) / norms).min())
 
 
 def forward_gflop(batch, length):
@@ -153,15 +185,14 @@ def main():
     parser.add_argument("--backends", default="jax,tensorflow,torch")
     parser.add_argument(
         "--libraries",
-        default="ours,ours_bfloat16,ours_int8,keras_hub",
-        help="rows per backend (ours alone for a quick before/after of our float32 forward and end to end)",
+        default="ours,ours_bfloat16,ours_int8,keras_hub,onnxruntime_int8",
+        help="rows per backend, and onnxruntime_int8 once (ours alone for a quick before/after of our float32 "
+        "forward and end to end)",
     )
     parser.add_argument(
         "--end-to-end-batches", default="8,32", help="batch sizes of the end-to-end run (32: predict's default)"
     )
     args = parser.parse_args()
-    import numpy as np
-
     backends = args.backends.split(",")
     results = {}
     with tempfile.TemporaryDirectory() as workdir:
@@ -172,7 +203,9 @@ def main():
         if "error" in exported:
             raise SystemExit(f"could not write the shared checkpoint: {exported['error']}")
         libraries = args.libraries.split(",")
-        for kind in ["matmul", "transformers"] + [f"{lib}:{b}" for b in backends for lib in libraries]:
+        per_backend = [lib for lib in libraries if lib != "onnxruntime_int8"]
+        kinds = ["matmul", "transformers"] + [f"{lib}:{b}" for b in backends for lib in per_backend]
+        for kind in kinds + [lib for lib in libraries if lib == "onnxruntime_int8"]:
             print(f"measuring {kind} ...", file=sys.stderr, flush=True)
             results[kind] = run_child(kind, args, workdir)
         reference = np.load(Path(workdir, "logits_transformers.npy"))
@@ -180,6 +213,19 @@ def main():
             path = Path(workdir, f"logits_{backend}.npy")
             if path.is_file():
                 results[f"ours:{backend}"]["max_logit_diff"] = float(np.abs(np.load(path) - reference).max())
+        float32_states = np.load(Path(workdir, "hidden_transformers.npy"))
+        if "forward_bfloat16_s" in results["transformers"]:
+            results["transformers bfloat16"] = {
+                "forward_s": results["transformers"]["forward_bfloat16_s"],
+                "end_to_end_s": {},
+                "end_to_end_by_length_s": {},
+                "peak_rss_mib": results["transformers"]["peak_rss_mib"],
+            }
+        for kind, result in results.items():
+            name = "transformers_bfloat16" if kind == "transformers bfloat16" else kind.replace(":", "_")
+            path = Path(workdir, f"hidden_{name}.npy")
+            if path.is_file():
+                result["worst_cosine"] = worst_cosine(np.load(path), float32_states)
 
     gflop, peak = forward_gflop(args.batch, args.length), results["matmul"].get("gflops")
     base = results["transformers"]
@@ -193,8 +239,8 @@ def main():
         "",
         "| model | forward | vs transformers | GFLOP/s | of matmul peak | "
         + "".join(f"end to end, batch {size} | vs pipeline | " for size in end_to_end_batches)
-        + "max logit diff | peak RSS |",
-        "|---|---|---|---|---|" + "---|---|" * len(end_to_end_batches) + "---|---|",
+        + "max logit diff | worst token cosine vs transformers float32 | peak RSS |",
+        "|---|---|---|---|---|" + "---|---|" * len(end_to_end_batches) + "---|---|---|",
     ]
     blank_end_to_end = " | |" * len(end_to_end_batches)
 
@@ -206,20 +252,21 @@ def main():
         if kind == "matmul":
             continue
         if "error" in r:
-            lines.append(f"| {kind} | not run: {r['error']} | | | |{blank_end_to_end} | | |")
+            lines.append(f"| {kind} | not run: {r['error']} | | | |{blank_end_to_end} | | | |")
             continue
         speed = gflop / r["forward_s"]
         diff = r.get("max_logit_diff")
         e2e_cells = end_to_end_cells(r["end_to_end_s"]) if r["end_to_end_s"] else blank_end_to_end
+        cosine = f"{r['worst_cosine']:.5f}" if "worst_cosine" in r else ""
         lines.append(
             f"| {kind} | {r['forward_s']:.3f} s | {base['forward_s'] / r['forward_s']:.2f}x | {speed:.1f} "
             f"| {speed / peak:.0%} |{e2e_cells} {'' if diff is None else f'{diff:.1e}'} "
-            f"| {r['peak_rss_mib']:.0f} MiB |"
+            f"| {cosine} | {r['peak_rss_mib']:.0f} MiB |"
         )
         if r["end_to_end_by_length_s"]:
             lines.append(
                 f"| {kind}, length-sorted batches (tokenizer + model) | | | | |"
-                f"{end_to_end_cells(r['end_to_end_by_length_s'])} | |"
+                f"{end_to_end_cells(r['end_to_end_by_length_s'])} | | |"
             )
     table = "\n".join(lines)
     print(table)

@@ -43,3 +43,18 @@ def test_no_warning_where_bf16_is_native_or_not_asked_for(fresh_warning_state, m
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         backbone(dtype)
+
+
+@pytest.mark.parametrize(
+    "flags, onednn",
+    [
+        ({"avx2", "fma"}, False),
+        ({"avx2", "avx512f", "avx512bw"}, False),
+        ({"avx2", "avx512f", "avx512bw", "avx512vl", "avx512dq"}, True),
+        ({"avx512bw", "avx512vl", "avx512dq", "amx_bf16"}, True),
+        (None, True),
+    ],
+)
+def test_torch_runs_reduced_precision_gemms_through_onednn_from_avx512_on(monkeypatch, flags, onednn):
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: None if flags is None else frozenset(flags))
+    assert hardware.torch_reduced_precision_gemm_is_onednn() is onednn

@@ -23,6 +23,15 @@ def cpu_flags():
     return None
 
 
+def torch_reduced_precision_gemm_is_onednn():
+    """Whether torch runs bf16 and fp16 GEMMs on this CPU through oneDNN, as it
+    does on x86 CPUs with AVX-512 (avx512bw, avx512vl, avx512dq); below that its
+    own GEMM runs them, fast only over contiguous rows of the weight (the
+    `torch.nn.Linear` layout). True where the flags are unknown."""
+    flags = cpu_flags()
+    return flags is None or {"avx512bw", "avx512vl", "avx512dq"} <= flags
+
+
 def accelerator_present():
     """True when the backend computes on a GPU or TPU rather than the CPU."""
     backend = keras.backend.backend()

@@ -2,6 +2,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from distilbert_hub.hardware import torch_reduced_precision_gemm_is_onednn
 from distilbert_hub.inference.strategy import InferenceStrategy
 
 
@@ -80,9 +81,11 @@ class TorchKernels(InferenceStrategy):
             return layer(x)
         # With LoRA `layer.kernel` is a tensor (W + scale * A @ B); under mixed precision
         # Keras' autocast reads the weights in the compute dtype, as `.to` does here.
-        kernel = ops.convert_to_tensor(layer.kernel).to(x.dtype)
+        kernel = ops.convert_to_tensor(layer.kernel).to(x.dtype).T  # [out, in], torch.nn.Linear's layout
+        if x.dtype != torch.float32 and x.device.type == "cpu" and not torch_reduced_precision_gemm_is_onednn():
+            kernel = kernel.contiguous()  # that GEMM reads a transposed view ten times slower (AVX2)
         bias = None if layer.bias is None else layer.bias.value.to(x.dtype)
-        return torch.nn.functional.linear(x, kernel.T, bias)
+        return torch.nn.functional.linear(x, kernel, bias)
 
     def layer_norm(self, layer, x):
         """`layer(x)` for a LayerNormalization: torch's kernel in float32, as
