@@ -230,8 +230,7 @@ class Task(FunctionalModel):
 
     def _prepared_trimmed(self, x, y=None, sample_weight=None):
         """`_prepared`, with the padding columns past the batch's longest row
-        cut. jax and tensorflow compile once per width, so widths are rounded
-        up to a multiple of 16; torch runs eagerly and takes the exact width."""
+        (rounded up by `padded_width`) cut."""
         (x,) = self._prepared(x, y, sample_weight)
         keep = min(padded_width(int(np.max(np.sum(x["padding_mask"], axis=-1)))), x["padding_mask"].shape[-1])
         return ({key: value[..., :keep] for key, value in x.items()},)
@@ -239,11 +238,10 @@ class Task(FunctionalModel):
     def _predict_rows(self, rows, batch_size=32, mask_positions=None):
         """The model's outputs for each row of token ids (special tokens
         included), as numpy, one tree per row in the caller's order. Rows are
-        grouped by length and each batch padded to its longest row (a
-        multiple of 16 on jax and tensorflow, which compile once per width);
-        `mask_positions` (one list per row) is padded with position 0. The
-        callers decode real tokens only, so on torch the backbone runs them
-        alone (`_reading`)."""
+        grouped by length and each batch padded to its longest row (rounded
+        up by `padded_width`); `mask_positions` (one list per row) is padded
+        with position 0. The callers decode real tokens only, so on torch the
+        backbone runs them alone (`_reading`)."""
         batch_size = int(batch_size)
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")

@@ -6,8 +6,6 @@ The harness runs every golden through each strategy that applies on the
 backend (`strategies_on_this_backend`).
 """
 
-import keras
-
 from distilbert_hub.inference.first_token import FirstTokenOnly
 from distilbert_hub.inference.strategy import READS, InferenceStrategy
 from distilbert_hub.inference.torch_kernels import TorchKernels
@@ -18,10 +16,9 @@ def strategy_for(reads):
     the backbone's output; None for the reference layers. On jax and
     tensorflow the real tokens run padded: their count changes from batch to
     batch, and each count would compile anew."""
-    if reads not in READS:
-        raise ValueError(f"reads must be one of {READS}; got {reads!r}.")
-    if keras.backend.backend() == "torch":
-        return TorchKernels(reads)
+    strategy = TorchKernels(reads)  # refuses a `reads` outside READS
+    if strategy.applies():
+        return strategy
     return FirstTokenOnly() if reads == "first_token" else None
 
 

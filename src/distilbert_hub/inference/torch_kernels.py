@@ -1,5 +1,4 @@
 import keras
-import numpy as np
 from keras import ops
 
 from distilbert_hub.hardware import torch_reduced_precision_gemm_is_onednn
@@ -32,8 +31,7 @@ class TorchKernels(InferenceStrategy):
         # none without padding, so that SDPA takes its unmasked kernel.
         mask = None
         if not bool(is_real.all()):
-            mask = torch.zeros(is_real.shape, device=is_real.device)
-            mask = mask.masked_fill_(~is_real, np.finfo("float32").min)[:, None, None, :]
+            mask = torch.where(is_real, 0.0, torch.finfo(torch.float32).min)[:, None, None, :]
         first_token_only = self.reads == "first_token"
         tokens = RealTokens.of(is_real, first_token_only) if self.reads != "every_token" else None
         if tokens is not None:
