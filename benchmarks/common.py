@@ -60,3 +60,16 @@ def run_json_child(code, *argv):
     if done.returncode != 0:
         return {"error": (done.stderr.strip().splitlines() or ["?"])[-1][:300]}
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def token_cosines(actual, expected):
+    """The cosine of each token's vector (last axis) with the matching one."""
+    import numpy as np
+
+    return (actual * expected).sum(-1) / (np.linalg.norm(actual, axis=-1) * np.linalg.norm(expected, axis=-1))
+
+
+def worst_cosine(actual, expected, mask=None):
+    """The smallest token cosine, over the tokens `mask` marks real (every token without one)."""
+    cosines = token_cosines(actual, expected)
+    return float((cosines if mask is None else cosines[mask.astype(bool)]).min())

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO_ROOT, cpu_description, run_json_child, shape_arguments, versions
+from common import REPO_ROOT, cpu_description, run_json_child, shape_arguments, versions, worst_cosine
 
 VOCABULARY = REPO_ROOT / "harness/fixtures/bert_base_uncased_vocab.txt"
 SIZE = {"num_layers": 6, "num_heads": 12, "hidden_dim": 768, "intermediate_dim": 3072}
@@ -150,13 +150,6 @@ import resource
 result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(result))
 """
-
-
-def worst_cosine(states, expected):
-    """The smallest cosine between matching token vectors (every token is real here)."""
-    states, expected = states.reshape(-1, states.shape[-1]), expected.reshape(-1, expected.shape[-1])
-    norms = np.linalg.norm(states, axis=-1) * np.linalg.norm(expected, axis=-1)
-    return float(((states * expected).sum(-1) / norms).min())
 
 
 def forward_gflop(batch, length):

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import run_json_child, shape_arguments, versions
+from common import run_json_child, shape_arguments, versions, worst_cosine
 from forward import SIZE, forward_gflop
 
 # Every child prints one JSON line last. `best` is the fastest of `repeats`
@@ -93,12 +93,6 @@ else:
     np.save(os.path.join(workdir, f"hidden_{kind}_{dtype}.npy"), hidden)
 print(json.dumps(result))
 """
-
-
-def worst_cosine(ours, reference, mask):
-    dot = (ours * reference).sum(-1)
-    cosine = dot / (np.linalg.norm(ours, axis=-1) * np.linalg.norm(reference, axis=-1))
-    return float(cosine[mask.astype(bool)].min())
 
 
 def run_child(kind, dtype, args, workdir):

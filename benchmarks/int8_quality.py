@@ -22,6 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import cpu_description
+from benchmarks.common import token_cosines as cosines
 
 TEXTS = [
     "The committee postponed its decision until the auditors had finished their report.",
@@ -66,10 +67,6 @@ SETTINGS = [
         lambda layer: not (layer.path or "").endswith(("/value", "/output")),
     ),
 ]
-
-
-def cosines(actual, expected):
-    return (actual * expected).sum(-1) / (np.linalg.norm(actual, axis=-1) * np.linalg.norm(expected, axis=-1))
 
 
 def mean_pooled(states, real):

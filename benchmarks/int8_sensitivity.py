@@ -17,8 +17,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import cpu_description
+from benchmarks.common import token_cosines as cosines
 from benchmarks.int8_quality import TEXTS as HELD_OUT
-from benchmarks.int8_quality import cosines
 
 CALIBRATION = [
     "The river flooded the lower town twice in one decade.",
