@@ -18,34 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import cpu_description
 from benchmarks.common import token_cosines as cosines
+from benchmarks.int8_quality import CALIBRATION
 from benchmarks.int8_quality import TEXTS as HELD_OUT
-
-CALIBRATION = [
-    "The river flooded the lower town twice in one decade.",
-    "Can you recommend a good book about ancient Rome?",
-    "Battery prices have fallen faster than analysts predicted.",
-    "My grandmother grows tomatoes, beans and far too many courgettes.",
-    "The referee disallowed the goal after a lengthy video review.",
-    "Wait.",
-    "yes",
-    "Hello there",
-    "The compiler rejects programs that use a variable before assigning it.",
-    "Snow is forecast for the mountain passes tomorrow evening.",
-    "Why do cats purr when they are content?",
-    "The bakery on the corner sells out of croissants by nine.",
-    "Inflation eased for the third consecutive month in October.",
-    "They hiked to the summit and watched the sunrise over the valley.",
-    "The patient was discharged after a short stay in hospital.",
-    "Researchers sequenced the genome of a rare orchid species.",
-    "Turn left at the second traffic light, then keep straight.",
-    "The band's final concert sold out within minutes.",
-    "Our neighbours are renovating their kitchen again.",
-    "A new law requires helmets for all electric scooter riders.",
-    "no way!",
-    "The documentary explores life on a remote Scottish island.",
-    "She fixed the leaking tap with an old rubber washer.",
-    "Voters will elect a new mayor in the spring.",
-]
 
 
 def main(steps=3):

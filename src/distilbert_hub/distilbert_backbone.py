@@ -8,6 +8,7 @@ from distilbert_hub.inference import strategy_for
 from distilbert_hub.input_checks import check_token_inputs
 from distilbert_hub.layers.distilbert_embedding import DistilBertEmbedding
 from distilbert_hub.layers.distilbert_transformer_layer import DistilBertTransformerLayer
+from distilbert_hub.layers.int8_smoothing import smoothed_layers
 
 
 def quantized_policy_map(model, layers):
@@ -196,6 +197,12 @@ class DistilBertBackbone(FunctionalModel):
         until the update trains."""
         if isinstance(rank, bool) or int(rank) != rank or rank < 1:
             raise ValueError(f"rank must be a positive integer; got {rank!r}.")
+        smoothed = smoothed_layers(self)
+        if smoothed:
+            raise ValueError(
+                f"enable_lora: {len(smoothed)} Dense layers (first: {smoothed[0].path}) are int8 with calibrated "
+                "smoothing, which does not train; for QLoRA, quantize without calibration."
+            )
         if lora_alpha is not None and not lora_alpha > 0:
             raise ValueError(f"lora_alpha must be a positive number; got {lora_alpha!r}.")
         dense_layers = [

@@ -3,8 +3,19 @@ import gc
 import warnings
 
 import keras
+import numpy as np
+from keras.src.quantizers.utils import should_quantize_layer
 
 from distilbert_hub import preset_utils
+from distilbert_hub.layers.distilbert_transformer_layer import DistilBertTransformerLayer
+from distilbert_hub.layers.int8_smoothing import (
+    InputRanges,
+    SmoothedInt8DTypePolicy,
+    own_policy,
+    restore_smoothing,
+    smoothed_layers,
+    smoothing_factors,
+)
 
 
 class FunctionalModel(keras.Model):
@@ -26,6 +37,7 @@ class FunctionalModel(keras.Model):
 
     def _finish_init(self):
         object.__setattr__(self, "_functional_model_ready", True)
+        restore_smoothing(self)
 
     def check_inputs(self, inputs):
         """Raise a clear error on bad concrete inputs (subclasses define it)."""
@@ -33,11 +45,22 @@ class FunctionalModel(keras.Model):
     def check_labels(self, y, x):
         """Raise a clear error on labels the model cannot produce (tasks define it)."""
 
-    def quantize(self, mode, **kwargs):
+    def quantize(self, mode, calibration=None, migration_strength=0.5, **kwargs):
         """Keras' `quantize` ("int8", "int4", "float8", ...) on every Dense
         layer, without a warning for each layer that has nothing to quantize
         (LayerNorm, Dropout, inputs). The choice survives `get_config` and
         `.keras` archives through a `DTypePolicyMap`.
+
+        `calibration` (int8 only): batches of this model's inputs, or raw
+        texts for a task with a preprocessor, run once to measure each Dense
+        input's largest value per channel; each int8 Dense then quantizes
+        `x / s` against `s W` (SmoothQuant, `layers.int8_smoothing`, with
+        `migration_strength` as its alpha), which keeps a trained encoder's
+        outlier channels from costing the others their precision. Without
+        `filters`, the FFN output Dense layers stay in float: their GELU
+        input is where smoothing helps least (README, int8 on trained
+        weights). A smoothed model does not train (Keras' int8 gradient
+        would skip the division).
 
         Refused before any layer changes: a model with LoRA enabled (Keras
         would quantize the base kernel and keep the adapters beside it
@@ -62,10 +85,88 @@ class FunctionalModel(keras.Model):
                 f"({quantized[0].quantization_mode!r} at {quantized[0].path}). Quantize a float model once; to "
                 "change the mode, load the float weights again."
             )
+        if calibration is not None:
+            return self._smoothed_int8(mode, calibration, migration_strength, **kwargs)
         with warnings.catch_warnings(), one_garbage_collection():
             warnings.filterwarnings("ignore", "Layer .* does not have a `quantize` method implemented")
             super().quantize(mode, **kwargs)
         self.predict_function = self.train_function = self.test_function = None
+
+    def _smoothed_int8(self, mode, calibration, migration_strength, filters=None, config=None, **kwargs):
+        name = f"{type(self).__name__}.quantize"
+        if mode != "int8":
+            raise ValueError(f"{name}({mode!r}, calibration=...): calibration smooths int8 only; got mode {mode!r}.")
+        if isinstance(migration_strength, bool) or not 0 < migration_strength <= 1:
+            raise ValueError(f"{name}: migration_strength must be in (0, 1]; got {migration_strength!r}.")
+        # Keras' quantize wrapper passes the mode's default config; smoothing brings its own quantizers.
+        default_config = (
+            config is None
+            or config.weight_quantizer is None
+            and type(config.activation_quantizer) is keras.quantizers.AbsMaxQuantizer
+        )
+        if kwargs or not default_config:
+            given = sorted(kwargs) + ([] if default_config else ["config"])
+            raise ValueError(f"{name}(calibration=...) takes filters and migration_strength; got {given}.")
+        if filters is None:
+            ffn_outputs = [
+                layer.output_dense for layer in self._flatten_layers() if isinstance(layer, DistilBertTransformerLayer)
+            ]
+            filters = lambda layer: not any(layer is kept for kept in ffn_outputs)  # noqa: E731
+        layers = [
+            layer
+            for layer in self._flatten_layers(include_self=False)
+            if isinstance(layer, keras.layers.Dense)
+            and getattr(layer, "quantization_mode", None) is None
+            and should_quantize_layer(layer, filters)
+        ]
+        if not layers:
+            raise ValueError(f"{name}: the filters select no float Dense layer to quantize.")
+        batches = self._calibration_batches(calibration)
+        with InputRanges(layers) as ranges:
+            for batch in batches:
+                mask = batch.get("padding_mask")
+                ranges.real = None if mask is None else np.asarray(mask).reshape(-1, np.shape(mask)[-1]).astype(bool)
+                self(batch)
+        unseen = [layer.path for layer in layers if layer.path not in ranges.ranges]
+        if unseen:
+            raise ValueError(f"{name}: the calibration batches never reached Dense layer(s) {unseen}.")
+        factors = {
+            layer.path: smoothing_factors(ranges.ranges[layer.path], layer.kernel, migration_strength)
+            for layer in layers
+        }
+        for layer in layers:
+            layer.kernel.assign(layer.kernel * factors[layer.path][:, None])
+        with warnings.catch_warnings(), one_garbage_collection():
+            warnings.filterwarnings("ignore", "Layer .* does not have a `quantize` method implemented")
+            super().quantize("int8", filters=lambda layer: any(layer is chosen for chosen in layers))
+        for layer in layers:
+            source = own_policy(layer).get_config()["source_name"]
+            layer.dtype_policy = SmoothedInt8DTypePolicy("int8", source, factors[layer.path])
+        restore_smoothing(self)
+        self.predict_function = self.train_function = self.test_function = None
+
+    def _calibration_batches(self, calibration):
+        """Calibration data as a list of input batches: one batch (a dict), or
+        an iterable of them."""
+        batches = [calibration] if isinstance(calibration, dict) else list(calibration)
+        if not batches:
+            raise ValueError(f"{type(self).__name__}.quantize: the calibration set is empty.")
+        if not all(isinstance(batch, dict) for batch in batches):
+            raise ValueError(
+                f"{type(self).__name__}.quantize: calibration must be a batch of inputs (a dict such as "
+                "{'token_ids': ..., 'padding_mask': ...}) or a list of them; raw text needs a task with a preprocessor."
+            )
+        return batches
+
+    def make_train_function(self, force=False):
+        smoothed = smoothed_layers(self)
+        if smoothed:
+            raise ValueError(
+                f"{type(self).__name__}: {len(smoothed)} Dense layers (first: {smoothed[0].path}) are int8 with "
+                "calibrated smoothing, which does not train (Keras' int8 gradient skips the division). Train the "
+                "float model, or quantize without calibration for QLoRA."
+            )
+        return super().make_train_function(force)
 
     def lora_layers(self):
         """The layers with LoRA enabled."""

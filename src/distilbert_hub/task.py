@@ -137,6 +137,14 @@ class Task(FunctionalModel):
         self.check_labels(y, x)
         return x, y, sample_weight
 
+    def _calibration_batches(self, calibration):
+        """`quantize`'s calibration data; raw text is preprocessed, in batches of 32."""
+        if not is_raw(calibration):
+            return super()._calibration_batches(calibration)
+        x = self._checked(calibration)[0]
+        rows = len(keras.tree.flatten(x)[0])
+        return [keras.tree.map_structure(lambda value, i=i: value[i : i + 32], x) for i in range(0, rows, 32)]
+
     def _prepared(self, x, y=None, sample_weight=None):
         """One batch `_checked`, as Keras takes it."""
         x, y, sample_weight = self._checked(x, y, sample_weight)

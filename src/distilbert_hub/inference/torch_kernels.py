@@ -3,6 +3,7 @@ from keras import ops
 
 from distilbert_hub.hardware import torch_reduced_precision_gemm_is_onednn
 from distilbert_hub.inference.strategy import InferenceStrategy
+from distilbert_hub.layers.int8_smoothing import SmoothingQuantizer
 
 
 class TorchKernels(InferenceStrategy):
@@ -102,7 +103,7 @@ def integer_gemm_applies(layer, x):
     quantizer = getattr(layer, "inputs_quantizer", None)
     return (
         not layer.lora_enabled
-        and type(quantizer) is keras.quantizers.AbsMaxQuantizer
+        and type(quantizer) in (keras.quantizers.AbsMaxQuantizer, SmoothingQuantizer)
         and quantizer.output_dtype == "int8"
         and not torch.is_grad_enabled()
         and x.device.type == "cpu"
@@ -112,10 +113,13 @@ def integer_gemm_applies(layer, x):
 
 def int8_dense(layer, x):
     """Keras' int8 Dense (abs-max per-row input scales, per-column kernel
-    scales), with the GEMM in int8 x int8 -> int32."""
+    scales; the input smoothed first where calibrated), with the GEMM in
+    int8 x int8 -> int32."""
     import torch
 
     quantizer = layer.inputs_quantizer
+    if isinstance(quantizer, SmoothingQuantizer):
+        x = x / torch.from_numpy(quantizer.smoothing)
     low, high = quantizer.value_range
     inputs_scale = high / (x.abs().amax(dim=-1, keepdim=True) + quantizer.epsilon)
     quantized = (x * inputs_scale).round_().clamp_(low, high).to(torch.int8)
