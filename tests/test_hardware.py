@@ -58,3 +58,19 @@ def test_no_warning_where_bf16_is_native_or_not_asked_for(fresh_warning_state, m
 def test_torch_runs_reduced_precision_gemms_through_onednn_from_avx512_on(monkeypatch, flags, onednn):
     monkeypatch.setattr(hardware, "cpu_flags", lambda: None if flags is None else frozenset(flags))
     assert hardware.torch_reduced_precision_gemm_is_onednn() is onednn
+
+
+@pytest.mark.parametrize(
+    "flags, native",
+    [
+        ({"avx2", "fma"}, False),
+        ({"avx2", "avx512f", "avx512bw", "avx512vl"}, False),
+        ({"avx2", "avx512f", "avx512_vnni"}, True),
+        ({"avx2", "avx_vnni"}, True),
+        ({"avx512f", "amx_int8"}, True),
+        (None, True),
+    ],
+)
+def test_torch_takes_its_integer_gemm_where_the_cpu_has_int8_dot_products(monkeypatch, flags, native):
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: None if flags is None else frozenset(flags))
+    assert hardware.torch_integer_gemm_is_native() is native

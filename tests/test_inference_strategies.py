@@ -63,6 +63,15 @@ def test_strategy_for_names_what_it_takes():
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="the integer GEMM is torch's")
 @pytest.mark.parametrize("reads", READS)
-def test_int8_kernel_equals_keras_int8_dense(reads):
-    # Both accumulate the same int8 products exactly in int32.
+@pytest.mark.parametrize("native", [True, False], ids=["int8_gemm", "float32_gemm"])
+def test_int8_kernel_equals_keras_int8_dense(reads, native, monkeypatch):
+    """Both GEMMs of the int8 products (torch's int32 one where the CPU has
+    VNNI or AMX, float32 where not) sum them exactly, as Keras' int8 Dense."""
+    import torch
+
+    from distilbert_hub import hardware
+
+    monkeypatch.setattr(hardware, "torch_integer_gemm_is_native", lambda: native)
+    calls = record_calls(monkeypatch, torch, "_int_mm", lambda *args: 1)
     assert int8_kernel_error(load_case("backbone_gelu_padded"), reads) < 1e-5
+    assert bool(calls) == native

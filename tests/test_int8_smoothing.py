@@ -120,6 +120,9 @@ def test_a_classifier_calibrates_on_raw_text_and_reloads_in_a_fresh_process(tiny
 def test_predict_on_torch_smooths_in_the_integer_gemm_as_keras_does(monkeypatch):
     import torch
 
+    from distilbert_hub import hardware
+
+    monkeypatch.setattr(hardware, "torch_integer_gemm_is_native", lambda: True)
     calls = record_calls(monkeypatch, torch, "_int_mm", lambda *args: 1)
     backbone = with_outlier_channels(20.0)
     x = random_batch(40, 4, seed=1)

@@ -68,3 +68,29 @@ def test_optimizer_hooks_of_the_training_recipe():
     variable = keras.Variable(np.zeros(2, "float32"))
     optimizer.build([variable])
     assert optimizer._get_variable_index(variable) == 0
+
+
+def test_int8_dense_quantizes_its_input_through_inputs_quantizer_and_filters_match_keras():
+    """functional_model.quantize(calibration=...): Keras' int8 Dense quantizes
+    its input by calling `self.inputs_quantizer(inputs, axis=-1)`, which
+    `layers.int8_smoothing.restore_smoothing` replaces after a rebuild (Keras
+    has no public way to give a layer built from a dtype policy a quantizer),
+    and `keras.src.quantizers.utils.should_quantize_layer` is `Model.quantize`'s
+    own reading of `filters` (regex on the name, or a callable)."""
+    from keras.src.quantizers.utils import should_quantize_layer
+
+    dense = keras.layers.Dense(3)
+    dense.build((None, 4))
+    dense.quantize("int8")
+    seen = []
+
+    class Spy(keras.quantizers.AbsMaxQuantizer):
+        def __call__(self, x, axis=None, to_numpy=False):
+            seen.append(axis)
+            return super().__call__(x, axis=axis, to_numpy=to_numpy)
+
+    dense.inputs_quantizer = Spy()
+    dense(np.ones((2, 4), "float32"))
+    assert seen == [-1]
+    assert should_quantize_layer(dense, "^dense") and not should_quantize_layer(dense, ["query", "key"])
+    assert should_quantize_layer(dense, lambda layer: layer is dense) and should_quantize_layer(dense, None)

@@ -29,9 +29,13 @@ INT8_CASES = (
 
 @pytest.fixture
 def integer_gemm_calls(monkeypatch):
-    """One entry per `torch._int_mm` call while the test runs."""
+    """One entry per `torch._int_mm` call while the test runs, taken on any
+    CPU (on one without VNNI or AMX the fast path would multiply in float32)."""
     import torch
 
+    from distilbert_hub import hardware
+
+    monkeypatch.setattr(hardware, "torch_integer_gemm_is_native", lambda: True)
     return record_calls(monkeypatch, torch, "_int_mm", lambda *args: 1)
 
 

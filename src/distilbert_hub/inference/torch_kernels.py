@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from distilbert_hub import hardware
 from distilbert_hub.hardware import torch_reduced_precision_gemm_is_onednn
 from distilbert_hub.inference.strategy import InferenceStrategy
 from distilbert_hub.layers.int8_smoothing import SmoothingQuantizer
@@ -114,7 +115,8 @@ def integer_gemm_applies(layer, x):
 def int8_dense(layer, x):
     """Keras' int8 Dense (abs-max per-row input scales, per-column kernel
     scales; the input smoothed first where calibrated), with the GEMM in
-    int8 x int8 -> int32."""
+    int8 x int8 -> int32 where the CPU has int8 dot products, and in
+    float32 over the same integers where it has not."""
     import torch
 
     quantizer = layer.inputs_quantizer
@@ -123,9 +125,13 @@ def int8_dense(layer, x):
     low, high = quantizer.value_range
     inputs_scale = high / (x.abs().amax(dim=-1, keepdim=True) + quantizer.epsilon)
     quantized = (x * inputs_scale).round_().clamp_(low, high).to(torch.int8)
-    rows = quantized.reshape(-1, quantized.shape[-1])
-    y = torch._int_mm(rows, ops.convert_to_tensor(layer.kernel)).reshape(*quantized.shape[:-1], layer.units)
-    y = y.to(x.dtype).div_(ops.convert_to_tensor(layer.kernel_scale) * inputs_scale)
+    rows, kernel = quantized.reshape(-1, quantized.shape[-1]), ops.convert_to_tensor(layer.kernel)
+    if hardware.torch_integer_gemm_is_native():
+        y = torch._int_mm(rows, kernel)
+    else:  # the same integer sums: exact in float32 below 2**24, always so up to 1,040 products (127**2 each)
+        y = rows.to(torch.float32) @ kernel.to(torch.float32)
+    y = y.reshape(*quantized.shape[:-1], layer.units).to(x.dtype)
+    y = y.div_(ops.convert_to_tensor(layer.kernel_scale) * inputs_scale)
     return y if layer.bias is None else y.add_(layer.bias.value)
 
 
