@@ -8,7 +8,7 @@ from distilbert_hub.inference import strategy_for
 from distilbert_hub.input_checks import check_token_inputs
 from distilbert_hub.layers.distilbert_embedding import DistilBertEmbedding
 from distilbert_hub.layers.distilbert_transformer_layer import DistilBertTransformerLayer
-from distilbert_hub.layers.int8_smoothing import smoothed_layers
+from distilbert_hub.layers.int8_smoothing import own_policy, smoothed_layers
 
 
 def quantized_policy_map(model, layers):
@@ -21,8 +21,7 @@ def quantized_policy_map(model, layers):
     policy_map = DTypePolicyMap(default_policy=default)
     for layer in layers:
         if layer.quantization_mode is not None:
-            policy = layer.dtype_policy  # a map given as dtype holds the layer's own under its path
-            policy_map[layer.path] = policy[layer.path] if isinstance(policy, DTypePolicyMap) else policy
+            policy_map[layer.path] = own_policy(layer)
     return policy_map if len(policy_map) else None
 
 
