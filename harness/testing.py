@@ -53,6 +53,18 @@ def record_calls(monkeypatch, owner, name, record=lambda *args, **kwargs: args):
     return calls
 
 
+def integer_gemm_calls(monkeypatch, native=True):
+    """One entry per `torch._int_mm` call while the test runs, with the torch
+    fast path told the CPU has (`native`) or lacks int8 dot products, whatever
+    this CPU has: without them it multiplies the int8 values in float32."""
+    import torch
+
+    from distilbert_hub import hardware
+
+    monkeypatch.setattr(hardware, "torch_integer_gemm_is_native", lambda: native)
+    return record_calls(monkeypatch, torch, "_int_mm", lambda *args: 1)
+
+
 # The one tiny backbone every test builds (2 layers, width 8): a fixture's
 # `tiny_backbone_kwargs`, `tiny_backbone_for(tokenizer)` and the task
 # factories all start from it.

@@ -13,7 +13,7 @@ from harness.compare import assert_all_match
 from harness.golden import case_ids, load_case
 from harness.inference_runs import compare_backbone_case, compare_head_case, int8_kernel_error, strategies_for
 from harness.runner import backbone_from_golden, model_inputs, task_from_golden
-from harness.testing import record_calls
+from harness.testing import integer_gemm_calls, record_calls
 
 
 @pytest.mark.parametrize("case_id", case_ids(kind="backbone"))
@@ -67,11 +67,6 @@ def test_strategy_for_names_what_it_takes():
 def test_int8_kernel_equals_keras_int8_dense(reads, native, monkeypatch):
     """Both GEMMs of the int8 products (torch's int32 one where the CPU has
     VNNI or AMX, float32 where not) sum them exactly, as Keras' int8 Dense."""
-    import torch
-
-    from distilbert_hub import hardware
-
-    monkeypatch.setattr(hardware, "torch_integer_gemm_is_native", lambda: native)
-    calls = record_calls(monkeypatch, torch, "_int_mm", lambda *args: 1)
+    calls = integer_gemm_calls(monkeypatch, native)
     assert int8_kernel_error(load_case("backbone_gelu_padded"), reads) < 1e-5
     assert bool(calls) == native

@@ -9,7 +9,13 @@ import pytest
 
 import distilbert_hub as hub
 from distilbert_hub.layers.int8_smoothing import SmoothingQuantizer, smoothed_layers
-from harness.testing import MODELS, assert_reloads_in_a_fresh_process, model_inputs, record_calls, tiny_backbone_for
+from harness.testing import (
+    MODELS,
+    assert_reloads_in_a_fresh_process,
+    integer_gemm_calls,
+    model_inputs,
+    tiny_backbone_for,
+)
 
 
 def random_batch(vocabulary_size, rows, seed, length=12):
@@ -120,10 +126,7 @@ def test_a_classifier_calibrates_on_raw_text_and_reloads_in_a_fresh_process(tiny
 def test_predict_on_torch_smooths_in_the_integer_gemm_as_keras_does(monkeypatch):
     import torch
 
-    from distilbert_hub import hardware
-
-    monkeypatch.setattr(hardware, "torch_integer_gemm_is_native", lambda: True)
-    calls = record_calls(monkeypatch, torch, "_int_mm", lambda *args: 1)
+    calls = integer_gemm_calls(monkeypatch)
     backbone = with_outlier_channels(20.0)
     x = random_batch(40, 4, seed=1)
     backbone.quantize("int8", calibration=x)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import distilbert_hub as hub
+import harness.testing
 from harness.precision import QUANTIZATION_MODES, failures, measure
 from harness.testing import (
     MODELS,
@@ -29,14 +30,8 @@ INT8_CASES = (
 
 @pytest.fixture
 def integer_gemm_calls(monkeypatch):
-    """One entry per `torch._int_mm` call while the test runs, taken on any
-    CPU (on one without VNNI or AMX the fast path would multiply in float32)."""
-    import torch
-
-    from distilbert_hub import hardware
-
-    monkeypatch.setattr(hardware, "torch_integer_gemm_is_native", lambda: True)
-    return record_calls(monkeypatch, torch, "_int_mm", lambda *args: 1)
+    """One entry per `torch._int_mm` call while the test runs, taken on any CPU."""
+    return harness.testing.integer_gemm_calls(monkeypatch)
 
 
 @pytest.mark.parametrize("case_id", INT8_CASES)
