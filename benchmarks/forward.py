@@ -11,7 +11,9 @@ In one run, on one machine, each side in its own process:
     the same weights (written once by our `export_to_transformers`), and the
     largest logit difference between them;
   * transformers in bfloat16 (`dtype=torch.bfloat16`) and ONNX Runtime's
-    dynamic int8 of our export, beside ours in bfloat16 and int8, each with
+    dynamic int8 of our export, beside ours in bfloat16, int8 and smoothed
+    int8 (`quantize("int8", calibration=...)`, its FFN output Dense in
+    float32 or, `_bf16`, in bfloat16), each with
     its worst per-token cosine against transformers' float32 hidden states
     (every side loads the same weights, written once by our exporter);
   * the peak resident memory of each process (model, inputs and runs).
@@ -127,6 +129,13 @@ else:
         backbone = hub.DistilBertBackbone.from_preset(os.path.join(workdir, "checkpoint"), dtype=dtype)
         if library == "ours_int8":
             backbone.quantize("int8")
+        elif library.startswith("ours_int8_smoothed"):
+            # Calibrated on other random ids than the timed batch; the FFN output Dense stays float32 (the
+            # default) or computes in bfloat16.
+            other_ids = rng.integers(1000, 30000, (batch, length)).astype("int32")
+            calibration = {"token_ids": other_ids, "padding_mask": mask}
+            backbone.quantize("int8", calibration=calibration,
+                              unquantized_dtype="bfloat16" if library.endswith("_bf16") else None)
     else:
         import keras_hub
         backbone = keras_hub.models.DistilBertBackbone(vocabulary_size=30522, num_layers=6, num_heads=12,
@@ -178,7 +187,7 @@ def main():
     parser.add_argument("--backends", default="jax,tensorflow,torch")
     parser.add_argument(
         "--libraries",
-        default="ours,ours_bfloat16,ours_int8,keras_hub,onnxruntime_int8",
+        default="ours,ours_bfloat16,ours_int8,ours_int8_smoothed,ours_int8_smoothed_bf16,keras_hub,onnxruntime_int8",
         help="rows per backend, and onnxruntime_int8 once (ours alone for a quick before/after of our float32 "
         "forward and end to end)",
     )

@@ -229,6 +229,10 @@ def main():
             {"filters": lambda layer: not (layer.path or "").endswith(("/value", "/output"))},
         ),
         ("smoothed int8 (`calibration=`), FFN output Dense in float32: the default", {"calibration": calibration}),
+        (
+            'smoothed int8, FFN output Dense in bfloat16 (`unquantized_dtype="bfloat16"`)',
+            {"calibration": calibration, "unquantized_dtype": "bfloat16"},
+        ),
         ("smoothed int8, every Dense", {"calibration": calibration, "filters": lambda layer: True}),
     ]
     for label, options in settings:

@@ -89,13 +89,51 @@ def test_by_default_the_ffn_output_stays_float_and_every_other_dense_is_smoothed
     assert all(isinstance(layer.inputs_quantizer, SmoothingQuantizer) for layer in smoothed_layers(backbone))
 
 
+def compute_dtypes(model):
+    dense = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.Dense)]
+    return {layer.path: layer.compute_dtype for layer in dense}
+
+
+def test_unquantized_dtype_bfloat16_runs_the_dense_layers_left_float_in_bfloat16(tiny_tokenizer, monkeypatch):
+    from distilbert_hub import hardware
+
+    monkeypatch.setattr(hardware, "_warned", True)  # the CPU's bf16 warning has its own test
+    x = model_inputs("backbone", tiny_tokenizer.vocabulary_size())
+    outputs = {}
+    for unquantized_dtype in ("float32", "bfloat16"):
+        keras.utils.set_random_seed(0)
+        backbone = tiny_backbone_for(tiny_tokenizer, dropout=0.0)
+        backbone.quantize("int8", calibration=x, unquantized_dtype=unquantized_dtype)
+        outputs[unquantized_dtype] = backbone.predict_on_batch(x)
+    ffn_outputs = {block.output_dense.path for block in backbone.transformer_layers}
+    assert {path for path, dtype in compute_dtypes(backbone).items() if dtype == "bfloat16"} == ffn_outputs
+    assert all(block.output_dense.kernel.dtype == "float32" for block in backbone.transformer_layers)
+    # Rounding the FFN outputs' inputs and kernels to bf16 (8 significant bits) moves the hidden states by
+    # about 1e-3 of their scale; float32 there would leave them bitwise equal, int8 would move them by 1e-2.
+    difference = np.abs(np.asarray(outputs["bfloat16"]) - np.asarray(outputs["float32"]))[x["padding_mask"] == 1]
+    assert 0 < difference.max() < 2e-2, difference.max()
+
+
+def test_unquantized_dtype_bfloat16_warns_on_a_cpu_without_native_bf16(tiny_tokenizer, monkeypatch):
+    from distilbert_hub import hardware
+
+    monkeypatch.setattr(hardware, "_warned", False)
+    monkeypatch.setattr(hardware, "accelerator_present", lambda: False)
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    backbone, x = calibrated(tiny_tokenizer)
+    with pytest.warns(UserWarning, match="no native bf16 instructions"):
+        backbone.quantize("int8", calibration=x, unquantized_dtype="bfloat16")
+
+
+@pytest.mark.parametrize("unquantized_dtype", [None, "bfloat16"])
 @pytest.mark.parametrize("name", list(MODELS))
-def test_a_smoothed_model_round_trips_through_its_preset_and_config(name, tiny_tokenizer, tmp_path):
+def test_a_smoothed_model_round_trips_through_its_preset_and_config(name, unquantized_dtype, tiny_tokenizer, tmp_path):
     keras.utils.set_random_seed(0)
     model = MODELS[name](tiny_backbone_for(tiny_tokenizer, dropout=0.0))
     x = model_inputs(name, tiny_tokenizer.vocabulary_size())
-    model.quantize("int8", calibration=x)
+    model.quantize("int8", calibration=x, unquantized_dtype=unquantized_dtype)
     assert smoothed_layers(model)
+    assert ("bfloat16" in compute_dtypes(model).values()) == (unquantized_dtype == "bfloat16")
     model.save_to_preset(tmp_path / "preset")
     from_config = type(model).from_config(model.get_config())
     from_config.set_weights(model.get_weights())
@@ -103,6 +141,7 @@ def test_a_smoothed_model_round_trips_through_its_preset_and_config(name, tiny_t
         assert [(layer.path, layer.inputs_quantizer.smoothing.tolist()) for layer in smoothed_layers(reloaded)] == [
             (layer.path, layer.inputs_quantizer.smoothing.tolist()) for layer in smoothed_layers(model)
         ]
+        assert compute_dtypes(reloaded) == compute_dtypes(model)
         keras.tree.map_structure(
             lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)),
             model.predict_on_batch(x),
@@ -123,20 +162,26 @@ def test_a_classifier_calibrates_on_raw_text_and_reloads_in_a_fresh_process(tiny
 
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="the integer GEMM path exists only on torch's CPU")
-def test_predict_on_torch_smooths_in_the_integer_gemm_as_keras_does(monkeypatch):
+@pytest.mark.parametrize("unquantized_dtype", [None, "bfloat16"])
+def test_predict_on_torch_smooths_in_the_integer_gemm_as_keras_does(unquantized_dtype, monkeypatch):
     import torch
 
+    from distilbert_hub import hardware
+
+    monkeypatch.setattr(hardware, "_warned", True)
     calls = integer_gemm_calls(monkeypatch)
     backbone = with_outlier_channels(20.0)
     x = random_batch(40, 4, seed=1)
-    backbone.quantize("int8", calibration=x)
+    backbone.quantize("int8", calibration=x, unquantized_dtype=unquantized_dtype)
     fast = backbone.predict_on_batch(x)
     assert len(calls) == 5 * backbone.num_layers, f"{len(calls)} integer GEMMs"
     with torch.enable_grad():  # Keras' own int8 path
         reference = keras.ops.convert_to_numpy(backbone(x))
     # The fast path's attention rounds apart from Keras' by float32 ulps; where that moves an input across an
     # int8 rounding boundary the output moves by one level of a coarse (outlier-scaled) grid: measured 3e-6
-    # relative at most, a missing or misplaced division moves it by orders more.
+    # relative at most, a missing or misplaced division moves it by orders more. With the FFN output Dense in
+    # bf16 both paths round the same float32 inputs to bf16; a fast path that kept them float32 would differ by
+    # bf16's rounding, about 1e-3.
     np.testing.assert_allclose(fast, reference, rtol=1e-5, atol=1e-5)
 
 
@@ -159,6 +204,14 @@ def calibrated(tokenizer):
             "got ['config']",
         ),
         (lambda x: ("int8", x, {"filters": "no_such_layer"}), "the filters select no float Dense layer"),
+        (
+            lambda x: ("int8", x, {"unquantized_dtype": "int8"}),
+            "unquantized_dtype must be None, 'float32' or 'bfloat16'; got 'int8'",
+        ),
+        (
+            lambda x: ("int8", None, {"unquantized_dtype": "bfloat16"}),
+            "unquantized_dtype applies to calibrated int8 only",
+        ),
     ],
 )
 def test_bad_calibrated_quantization_is_refused_before_any_layer_changes(tiny_tokenizer, arguments, message):

@@ -12,15 +12,18 @@ from distilbert_hub.layers.int8_smoothing import own_policy, smoothed_layers
 
 
 def quantized_policy_map(model, layers):
-    """A `DTypePolicyMap` of the quantized `layers` by path, or None if none
-    is: KerasHub's way to keep quantization through `get_config`, since every
-    layer takes the map as its dtype and looks its own path up in it."""
+    """A `DTypePolicyMap` of the quantized `layers` by path, and of the Dense
+    layers a calibrated int8 left in another compute dtype, or None if there
+    is none: KerasHub's way to keep quantization through `get_config`, since
+    every layer takes the map as its dtype and looks its own path up in it."""
     default = model.dtype_policy
     if isinstance(default, DTypePolicyMap):
         default = default.default_policy
     policy_map = DTypePolicyMap(default_policy=default)
     for layer in layers:
-        if layer.quantization_mode is not None:
+        if layer.quantization_mode is not None or (
+            isinstance(layer, keras.layers.Dense) and own_policy(layer).name != default.name
+        ):
             policy_map[layer.path] = own_policy(layer)
     return policy_map if len(policy_map) else None
 

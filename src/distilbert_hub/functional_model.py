@@ -7,6 +7,7 @@ import numpy as np
 from keras.src.quantizers.utils import should_quantize_layer
 
 from distilbert_hub import preset_utils
+from distilbert_hub.hardware import warn_if_bf16_is_emulated
 from distilbert_hub.layers.distilbert_transformer_layer import DistilBertTransformerLayer
 from distilbert_hub.layers.int8_smoothing import (
     InputRanges,
@@ -45,7 +46,7 @@ class FunctionalModel(keras.Model):
     def check_labels(self, y, x):
         """Raise a clear error on labels the model cannot produce (tasks define it)."""
 
-    def quantize(self, mode, calibration=None, migration_strength=0.5, **kwargs):
+    def quantize(self, mode, calibration=None, migration_strength=0.5, unquantized_dtype=None, **kwargs):
         """Keras' `quantize` ("int8", "int4", "float8", ...) on every Dense
         layer, without a warning for each layer that has nothing to quantize
         (LayerNorm, Dropout, inputs). The choice survives `get_config` and
@@ -59,8 +60,11 @@ class FunctionalModel(keras.Model):
         outlier channels from costing the others their precision. Without
         `filters`, the FFN output Dense layers stay in float: their GELU
         input is where smoothing helps least (README, int8 on trained
-        weights). A smoothed model does not train (Keras' int8 gradient
-        would skip the division).
+        weights). `unquantized_dtype="bfloat16"` runs the Dense layers the
+        filters leave out in bfloat16 (their weights stay float32): faster
+        where the CPU has native bf16 (avx512_bf16, amx_bf16) or on a GPU,
+        for a little of float's precision. A smoothed model does not train
+        (Keras' int8 gradient would skip the division).
 
         Refused before any layer changes: a model with LoRA enabled (Keras
         would quantize the base kernel and keep the adapters beside it
@@ -86,18 +90,29 @@ class FunctionalModel(keras.Model):
                 "change the mode, load the float weights again."
             )
         if calibration is not None:
-            return self._smoothed_int8(mode, calibration, migration_strength, **kwargs)
+            return self._smoothed_int8(mode, calibration, migration_strength, unquantized_dtype, **kwargs)
+        if unquantized_dtype is not None:
+            raise ValueError(
+                f"{type(self).__name__}.quantize({mode!r}): unquantized_dtype applies to calibrated int8 only "
+                "(quantize('int8', calibration=...)); got no calibration."
+            )
         with warnings.catch_warnings(), one_garbage_collection():
             warnings.filterwarnings("ignore", "Layer .* does not have a `quantize` method implemented")
             super().quantize(mode, **kwargs)
         self.predict_function = self.train_function = self.test_function = None
 
-    def _smoothed_int8(self, mode, calibration, migration_strength, filters=None, config=None, **kwargs):
+    def _smoothed_int8(
+        self, mode, calibration, migration_strength, unquantized_dtype, filters=None, config=None, **kwargs
+    ):
         name = f"{type(self).__name__}.quantize"
         if mode != "int8":
             raise ValueError(f"{name}({mode!r}, calibration=...): calibration smooths int8 only; got mode {mode!r}.")
         if isinstance(migration_strength, bool) or not 0 < migration_strength <= 1:
             raise ValueError(f"{name}: migration_strength must be in (0, 1]; got {migration_strength!r}.")
+        if unquantized_dtype not in (None, "float32", "bfloat16"):
+            raise ValueError(
+                f"{name}: unquantized_dtype must be None, 'float32' or 'bfloat16'; got {unquantized_dtype!r}."
+            )
         # Keras' quantize wrapper passes the mode's default config; smoothing brings its own quantizers.
         default_config = (
             config is None
@@ -142,8 +157,24 @@ class FunctionalModel(keras.Model):
         for layer in layers:
             source = own_policy(layer).get_config()["source_name"]
             layer.dtype_policy = SmoothedInt8DTypePolicy("int8", source, factors[layer.path])
+        if unquantized_dtype == "bfloat16":
+            self._compute_unquantized_dense_in_bfloat16()
         restore_smoothing(self)
         self.predict_function = self.train_function = self.test_function = None
+
+    def _compute_unquantized_dense_in_bfloat16(self):
+        """Each float32 Dense left out of int8 computes in bfloat16 from its
+        float32 weights (Keras' `mixed_bfloat16`); `get_config` keeps the
+        choice in the layers' `DTypePolicyMap`."""
+        mixed = keras.DTypePolicy("mixed_bfloat16")
+        warn_if_bf16_is_emulated(mixed)
+        for layer in self._flatten_layers(include_self=False):
+            if (
+                isinstance(layer, keras.layers.Dense)
+                and layer.quantization_mode is None
+                and layer.compute_dtype == "float32"
+            ):
+                layer.dtype_policy = mixed
 
     def _calibration_batches(self, calibration):
         """Calibration data as a list of input batches: one batch (a dict), or

@@ -56,13 +56,14 @@ class InferenceStrategy:
         value = self.dense(attention.value_dense, hidden_states)
         context = self.attend(attention, query, key, value, padding)
         attention_output = self.dense(attention.output_dense, context)
-        attention_output = self.layer_norm(layer.attention_layer_norm, attention_output + queries)
+        # ops.add, as in the layer: a bf16 Dense output (`unquantized_dtype`) adds into float32.
+        attention_output = self.layer_norm(layer.attention_layer_norm, ops.add(attention_output, queries))
 
         # Feed Forward Network
         ffn_output = self.dense(layer.intermediate_dense, attention_output)
         ffn_output = apply_activation(ffn_output, layer.activation)
         ffn_output = self.dense(layer.output_dense, ffn_output)
-        return self.layer_norm(layer.output_layer_norm, ffn_output + attention_output)
+        return self.layer_norm(layer.output_layer_norm, ops.add(ffn_output, attention_output))
 
     def dense(self, layer, x):
         return layer(x)

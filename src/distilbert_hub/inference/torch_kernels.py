@@ -80,7 +80,8 @@ class TorchKernels(InferenceStrategy):
         if layer.quantization_mode is not None or (mixed and layer.lora_enabled):
             return layer(x)
         # With LoRA `layer.kernel` is a tensor (W + scale * A @ B); under mixed precision
-        # Keras' autocast reads the weights in the compute dtype, as `.to` does here.
+        # Keras' autocast reads the weights and the input in the compute dtype, as `.to` does here.
+        x = x.to(getattr(torch, layer.compute_dtype))
         kernel = ops.convert_to_tensor(layer.kernel).to(x.dtype).T  # [out, in], torch.nn.Linear's layout
         if x.dtype != torch.float32 and x.device.type == "cpu" and not torch_reduced_precision_gemm_is_onednn():
             kernel = kernel.contiguous()  # that GEMM reads a transposed view ten times slower (AVX2)

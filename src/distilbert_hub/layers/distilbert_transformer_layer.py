@@ -81,14 +81,16 @@ class DistilBertTransformerLayer(keras.layers.Layer):
         # hidden_states: [batch, length, hidden_dim]; padding_mask: [batch, length], 1 at real tokens.
         # Self-Attention
         attention_output = self.attention(hidden_states, padding_mask=padding_mask, training=training)
-        attention_output = self.attention_layer_norm(attention_output + hidden_states)
+        # ops.add: a Dense left in bf16 by a calibrated int8 (`unquantized_dtype`) adds into float32, where
+        # tensorflow's `+` refuses mixed dtypes.
+        attention_output = self.attention_layer_norm(ops.add(attention_output, hidden_states))
 
         # Feed Forward Network (transformers' FFN: lin1, activation, lin2, dropout)
         ffn_output = self.intermediate_dense(attention_output)
         ffn_output = apply_activation(ffn_output, self.activation)
         ffn_output = self.output_dense(ffn_output)
         ffn_output = self.output_dropout(ffn_output, training=training)
-        ffn_output = self.output_layer_norm(ffn_output + attention_output)
+        ffn_output = self.output_layer_norm(ops.add(ffn_output, attention_output))
 
         return ffn_output
 
