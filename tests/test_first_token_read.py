@@ -181,9 +181,11 @@ def test_a_batch_without_padding_packs_nothing(tiny_tokenizer, dense_rows, monke
 
 @torch_only
 @pytest.mark.parametrize("setup", ["float32", "mixed_bfloat16"])
-def test_float32_attention_is_torchs_flash_kernel(tiny_tokenizer, monkeypatch, setup):
-    """Only the flash kernel is allowed: float32 attention (the real tokens'
-    and the last layer's single query) must not fall back to the MATH one."""
+def test_attention_is_torchs_flash_kernel_in_float32_and_mixed_bfloat16(tiny_tokenizer, monkeypatch, setup):
+    """Only the flash kernel is allowed: attention (the real tokens' and the
+    last layer's single query) must not fall back to the MATH one, in
+    float32 and in bf16, where the flash kernel's softmax accumulates in
+    float32 as the reference's does."""
     import torch
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -191,8 +193,7 @@ def test_float32_attention_is_torchs_flash_kernel(tiny_tokenizer, monkeypatch, s
     task = task_with_spread_weights(tiny_tokenizer, "text_classifier", setup)
     with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
         task.predict_on_batch(mixed_length_inputs(task.backbone.vocabulary_size))
-    # mixed precision keeps the reference attention, whose softmax runs in float32
-    assert len(fused) == (task.backbone.num_layers if setup == "float32" else 0)
+    assert len(fused) == task.backbone.num_layers
 
 
 TEXTS = ["the cat sat on the mat.", "jane", "who wrote the good book in paris?"]

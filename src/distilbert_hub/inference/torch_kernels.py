@@ -13,8 +13,8 @@ class TorchKernels(InferenceStrategy):
     batch's time); each Dense one GEMM with its bias (`F.linear`; Keras adds
     the bias in a second pass); an int8 Dense on CPU an integer GEMM
     (`torch._int_mm`; Keras takes it only on CUDA), both exact in int32;
-    float32 attention torch's fused SDPA, other dtypes the reference's with
-    its float32 softmax. Reading the real tokens, the blocks run on them
+    attention torch's fused SDPA in float32, bf16 and fp16 (its softmax
+    accumulates in float32, as the reference's). Reading the real tokens, the blocks run on them
     alone, packed as the rows of a matrix (`RealTokens`); reading the first
     token, the blocks before the last do so and the last runs at the first
     token only. A sublayer it does not cover (mixed precision with LoRA or
@@ -54,14 +54,19 @@ class TorchKernels(InferenceStrategy):
         is_real, mask, tokens = padding
         if tokens is not None:
             query, key, value = tokens.unpack(query), tokens.unpack(key), tokens.unpack(value)
-        if attention.compute_dtype == "float32":
+        if attention.compute_dtype in ("float32", "bfloat16", "float16"):
+            # SDPA's fused kernels accumulate the softmax in float32 in every dtype, as the reference does.
             batch, query_length = query.shape[0], query.shape[1]
 
             def heads(x):  # [batch, length, hidden_dim] -> [batch, heads, length, head_dim]
                 return x.reshape(batch, x.shape[1], attention.num_heads, attention.head_dim).transpose(1, 2)
 
             context = torch.nn.functional.scaled_dot_product_attention(
-                heads(query), heads(key), heads(value), attn_mask=mask, scale=attention.scaling
+                heads(query),
+                heads(key),
+                heads(value),
+                attn_mask=None if mask is None else mask.to(query.dtype),
+                scale=attention.scaling,
             )
             context = context.transpose(1, 2).reshape(batch, query_length, -1)
         else:  # the reference's attention, with its float32 softmax
