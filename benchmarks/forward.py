@@ -7,7 +7,8 @@ In one run, on one machine, each side in its own process:
     (`predict_on_batch`), and KerasHub on the same backend when installed;
     each as a ratio to transformers and as a fraction of the matmul peak;
   * raw text end to end on a corpus of mixed lengths: our classifier's
-    `predict(texts)` vs a transformers `pipeline` at the same batch size, with
+    `predict(texts)` (float32 and bfloat16) vs a transformers `pipeline`
+    (float32) at the same batch size, with
     the same weights (written once by our `export_to_transformers`), and the
     largest logit difference between them;
   * transformers in bfloat16 (`dtype=torch.bfloat16`) and ONNX Runtime's
@@ -145,16 +146,17 @@ else:
     if library.startswith("ours"):
         hidden = np.asarray(backbone.predict_on_batch(x)).astype("float32")  # bfloat16 is ml_dtypes' here
         np.save(os.path.join(workdir, f"hidden_{kind.replace(':', '_')}.npy"), hidden)
-    if library == "ours":
+    if library in ("ours", "ours_bfloat16"):
         # An HF checkpoint stores no preprocessing length (the tokenizer's
         # model_max_length is the model's 512), so the pipeline's max_length is set here too.
         checkpoint = os.path.join(workdir, "checkpoint")
         preprocessor = hub.DistilBertTextClassifierPreprocessor.from_preset(checkpoint, sequence_length=length)
-        classifier = hub.DistilBertTextClassifier.from_preset(checkpoint, preprocessor=preprocessor)
+        classifier = hub.DistilBertTextClassifier.from_preset(checkpoint, preprocessor=preprocessor, dtype=dtype)
         for size in end_to_end_batches:
             run = lambda: classifier.predict(texts, batch_size=size, verbose=0)
             result["end_to_end_s"][size] = best(run, warmup=1)
-        np.save(os.path.join(workdir, f"logits_{backend}.npy"), np.asarray(run(), "float32"))
+        if library == "ours":  # the float32 logits against the float32 pipeline's
+            np.save(os.path.join(workdir, f"logits_{backend}.npy"), np.asarray(run(), "float32"))
 import resource
 result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(result))
