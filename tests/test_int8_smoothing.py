@@ -185,6 +185,27 @@ def test_predict_on_torch_smooths_in_the_integer_gemm_as_keras_does(unquantized_
     np.testing.assert_allclose(fast, reference, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("kept", ["query", "key", "value"])
+def test_an_attention_projection_left_in_bfloat16_beside_int8_ones_predicts_as_the_reference(
+    kept, tiny_tokenizer, monkeypatch
+):
+    from distilbert_hub import hardware
+
+    monkeypatch.setattr(hardware, "_warned", True)
+    backbone, x = calibrated(tiny_tokenizer)
+    backbone.quantize("int8", calibration=x, unquantized_dtype="bfloat16", filters=lambda layer: kept not in layer.path)
+    assert {getattr(block.attention, f"{kept}_dense").compute_dtype for block in backbone.transformer_layers} == {
+        "bfloat16"
+    }
+    fast = backbone.predict_on_batch(x)
+    reference = keras.ops.convert_to_numpy(backbone(x))  # __call__ runs the reference layers
+    # torch's SDPA had refused a float32 query beside a bf16 key; the reference promotes them to float32. The
+    # tolerance is the integer GEMM test's (an input moved across an int8 rounding boundary by float32 ulps);
+    # attention in bf16 throughout would move the outputs by about 1e-2.
+    real = x["padding_mask"] == 1
+    np.testing.assert_allclose(np.asarray(fast)[real], reference[real], rtol=1e-5, atol=1e-5)
+
+
 def calibrated(tokenizer):
     backbone = tiny_backbone_for(tokenizer, dropout=0.0)
     return backbone, model_inputs("backbone", tokenizer.vocabulary_size())
@@ -211,6 +232,14 @@ def calibrated(tokenizer):
         (
             lambda x: ("int8", None, {"unquantized_dtype": "bfloat16"}),
             "unquantized_dtype applies to calibrated int8 only",
+        ),
+        (
+            lambda x: ("int8", None, {"unquantized_dtype": "float16"}),
+            "unquantized_dtype must be None, 'float32' or 'bfloat16'; got 'float16'",
+        ),
+        (
+            lambda x: ("int8", x, {"unquantized_dtype": np.array(["bfloat16"])}),
+            "unquantized_dtype must be None, 'float32' or 'bfloat16'; got array(['bfloat16']",
         ),
     ],
 )

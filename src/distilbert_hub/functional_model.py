@@ -89,6 +89,13 @@ class FunctionalModel(keras.Model):
                 f"({quantized[0].quantization_mode!r} at {quantized[0].path}). Quantize a float model once; to "
                 "change the mode, load the float weights again."
             )
+        if unquantized_dtype is not None and not (
+            isinstance(unquantized_dtype, str) and unquantized_dtype in ("float32", "bfloat16")
+        ):
+            raise ValueError(
+                f"{type(self).__name__}.quantize: unquantized_dtype must be None, 'float32' or 'bfloat16'; "
+                f"got {unquantized_dtype!r}."
+            )
         if calibration is not None:
             return self._smoothed_int8(mode, calibration, migration_strength, unquantized_dtype, **kwargs)
         if unquantized_dtype is not None:
@@ -109,10 +116,6 @@ class FunctionalModel(keras.Model):
             raise ValueError(f"{name}({mode!r}, calibration=...): calibration smooths int8 only; got mode {mode!r}.")
         if isinstance(migration_strength, bool) or not 0 < migration_strength <= 1:
             raise ValueError(f"{name}: migration_strength must be in (0, 1]; got {migration_strength!r}.")
-        if unquantized_dtype not in (None, "float32", "bfloat16"):
-            raise ValueError(
-                f"{name}: unquantized_dtype must be None, 'float32' or 'bfloat16'; got {unquantized_dtype!r}."
-            )
         # Keras' quantize wrapper passes the mode's default config; smoothing brings its own quantizers.
         default_config = (
             config is None

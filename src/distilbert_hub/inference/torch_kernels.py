@@ -1,3 +1,5 @@
+import functools
+
 import keras
 from keras import ops
 
@@ -54,6 +56,10 @@ class TorchKernels(InferenceStrategy):
         is_real, mask, tokens = padding
         if tokens is not None:
             query, key, value = tokens.unpack(query), tokens.unpack(key), tokens.unpack(value)
+        # A projection left in bf16 beside int8 ones (`unquantized_dtype`) meets the others in the promoted
+        # dtype, as Keras' ops promote them in the reference; SDPA takes one dtype.
+        dtype = functools.reduce(torch.promote_types, (query.dtype, key.dtype, value.dtype))
+        query, key, value = query.to(dtype), key.to(dtype), value.to(dtype)
         if attention.compute_dtype in ("float32", "bfloat16", "float16"):
             # SDPA's fused kernels accumulate the softmax in float32 in every dtype, as the reference does.
             batch, query_length = query.shape[0], query.shape[1]
