@@ -16,11 +16,12 @@ class TorchKernels(InferenceStrategy):
     the bias in a second pass); an int8 Dense on CPU an integer GEMM
     (`torch._int_mm`; Keras takes it only on CUDA), both exact in int32;
     attention torch's fused SDPA in float32, bf16 and fp16 (its softmax
-    accumulates in float32, as the reference's). Reading the real tokens, the blocks run on them
-    alone, packed as the rows of a matrix (`RealTokens`); reading the first
-    token, the blocks before the last do so and the last runs at the first
-    token only. A sublayer it does not cover (mixed precision with LoRA or
-    quantization, another quantization mode) goes through Keras' `__call__`.
+    accumulates in float32, as the reference's). Reading the real tokens,
+    the blocks run on them alone, packed as the rows of a matrix
+    (`RealTokens`); reading the first token, the blocks before the last do
+    so and the last runs at the first token only. A sublayer it does not
+    cover (mixed precision with LoRA or quantization, another quantization
+    mode) goes through Keras' `__call__`.
     """
 
     def applies(self):
