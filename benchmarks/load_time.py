@@ -80,7 +80,10 @@ def main(argv=None):
     warm_reference = statistics.median(results["transformers"]["times"][1:])
     cpu = cpu_description()
     print(f"CPU: {cpu['model']} ({cpu['isa']}; {' '.join(cpu['flags'])}); checkpoint {weights_mib:.0f} MiB float32")
-    print(f"{'loader':<14}{'first s':>9}{'ratio':>8}{'warm s':>9}{'ratio':>8}{'peak RSS above baseline MiB':>30}")
+    print(
+        f"{'loader':<14}{'first s':>9}{'ratio':>8}{'warm s':>9}{'ratio':>8}"
+        f"{'peak RSS above baseline MiB':>30}{'x weights':>11}"
+    )
     for kind, result in results.items():
         cold, warm = result["times"][0], statistics.median(result["times"][1:])
         result |= {
@@ -90,9 +93,10 @@ def main(argv=None):
             "warm_ratio_to_transformers": warm / warm_reference,
             "peak_above_baseline_mib": result["peak_mib"] - result["baseline_mib"],
         }
+        result["peak_ratio_to_weights"] = result["peak_above_baseline_mib"] / weights_mib
         print(
             f"{kind:<14}{cold:>9.3f}{cold / cold_reference:>7.2f}x{warm:>9.3f}{warm / warm_reference:>7.2f}x"
-            f"{result['peak_above_baseline_mib']:>30.0f}"
+            f"{result['peak_above_baseline_mib']:>30.0f}{result['peak_ratio_to_weights']:>10.2f}x"
         )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(

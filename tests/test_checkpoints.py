@@ -17,6 +17,7 @@ import distilbert_hub as hub
 from distilbert_hub.convert.hf_checkpoint import read_json, read_state_dict
 from distilbert_hub.convert.hf_heads import TASK_NAMES
 from distilbert_hub.convert.hf_weights import backbone_weight_map
+from distilbert_hub.layers.initializers import Unset
 from harness.compare import assert_all_match
 from harness.golden import REPO_ROOT, load_case
 from harness.runner import compare_outputs, run_backbone_case, run_head_case
@@ -69,6 +70,30 @@ def bf16_round(values):
     bits = np.ascontiguousarray(values, np.float32).view(np.uint32).astype(np.uint64)
     rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) << 16
     return rounded.astype(np.uint32).view(np.float32)
+
+
+@pytest.mark.parametrize("source", ["hf", "keras_preset"])
+@pytest.mark.parametrize(
+    "name", ["backbone", "backbone_sharded", "backbone_bf16", "head_masked_lm", "head_text_classifier"]
+)
+def test_every_weight_built_unset_is_overwritten(tmp_path, monkeypatch, name, source):
+    """Loading builds weights as `Unset` placeholders (uninitialized memory on torch); NaN placeholders
+    prove every one is then written from the checkpoint."""
+    directory, cls = FIXTURES / name, model_class(FIXTURES / name)
+    if source == "keras_preset":
+        cls.from_preset(str(directory)).save_to_preset(tmp_path / "preset")
+        directory = tmp_path / "preset"
+    placed = []
+
+    def nan_placeholder(self, shape, dtype=None):
+        placed.append(shape)
+        return keras.ops.full(shape, np.nan, dtype=dtype)
+
+    monkeypatch.setattr(Unset, "__call__", nan_placeholder)
+    model = cls.from_preset(str(directory))
+    assert placed, "no weight was built as a placeholder"
+    unset = [v.path for v in model.weights if not np.all(np.isfinite(keras.ops.convert_to_numpy(v)))]
+    assert not unset, f"weights left as placeholders: {unset}"
 
 
 def test_a_bf16_checkpoint_loads_as_exact_float32_values():

@@ -11,6 +11,7 @@ path, a symlink) is refused before it is opened, and errors never quote an outsi
 """
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -24,6 +25,8 @@ PYTORCH_INDEX_NAME = "pytorch_model.bin.index.json"
 IGNORED_KEYS = ("embeddings.position_ids", "distilbert.embeddings.position_ids")
 
 FLOAT_SAFETENSORS_DTYPES = ("F64", "F32", "F16", "BF16")
+# Little-endian as the format stores them; bfloat16 read as its bits (numpy has no bfloat16).
+SAFETENSORS_NUMPY_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2"}
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 # A checkpoint's JSON file (config, tokenizer, index) over this is refused unread (the largest real one is ~10 MB).
 MAX_JSON_BYTES = 64 * 1024 * 1024
@@ -108,38 +111,57 @@ def read_safetensors(path):
     if size < 8:
         raise CheckpointError(f"{path}: not a safetensors file (only {size} bytes).")
     try:
+        # safe_open validates the header (offsets contiguous and inside the file, shapes matching byte counts);
+        # the offsets themselves come from the header it accepted.
         with safe_open(os.fspath(path), framework="numpy") as f:
             entries = {name: f.get_slice(name) for name in f.keys()}  # noqa: SIM118 (a safe_open handle, not a dict)
-            tensors = {}
-            for name, entry in entries.items():
-                dtype_name, shape = entry.get_dtype(), tuple(int(d) for d in entry.get_shape())
-                if dtype_name not in FLOAT_SAFETENSORS_DTYPES:
-                    raise CheckpointError(f"{path}: weight '{name}' has dtype {dtype_name}, expected a float type.")
-                tensors[name] = SafetensorsTensor(path, name, dtype_name, shape)
+        with open(path, "rb") as f:
+            header_size = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(header_size))
+        tensors = {}
+        for name, entry in entries.items():
+            dtype_name, shape = entry.get_dtype(), tuple(int(d) for d in entry.get_shape())
+            if dtype_name not in FLOAT_SAFETENSORS_DTYPES:
+                raise CheckpointError(f"{path}: weight '{name}' has dtype {dtype_name}, expected a float type.")
+            start, end = header[name]["data_offsets"]
+            stored = np.dtype(SAFETENSORS_NUMPY_DTYPES[dtype_name])
+            if end - start != stored.itemsize * math.prod(shape):
+                raise CheckpointError(f"{path}: weight '{name}' holds {end - start} bytes, not its shape's.")
+            tensors[name] = SafetensorsTensor(path, name, dtype_name, shape, 8 + header_size + start)
     except CheckpointError:
         raise
-    except (SafetensorError, OSError, ValueError, OverflowError, MemoryError) as error:
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError, OverflowError, MemoryError) as error:
         raise _safetensors_error(path, error) from None
     return tensors
 
 
 class SafetensorsTensor:
-    """One tensor of a safetensors file (`shape` from the header), read as float32 on each `np.asarray`, not kept."""
+    """One tensor of a safetensors file (`shape` from the header), read as float32 on each `np.asarray`, not kept.
 
-    def __init__(self, path, name, stored_dtype, shape):
+    A float32 tensor comes back as a copy-on-write memory map of its bytes in the file: checking and assigning it
+    reads the page cache directly, with no copy of the checkpoint beside the model (other dtypes widen into a new
+    array). The map closes when the last view of it goes."""
+
+    def __init__(self, path, name, stored_dtype, shape, offset):
         self.path, self.name, self.stored_dtype, self.shape = path, name, stored_dtype, shape
+        self.offset = offset
         self.dtype = np.dtype(np.float32)
         self.ndim = len(shape)
 
-    def __array__(self, dtype=None, copy=None):
-        from safetensors import SafetensorError, safe_open
-
+    def _stored(self):
+        stored = np.dtype(SAFETENSORS_NUMPY_DTYPES[self.stored_dtype])
+        if math.prod(self.shape) == 0:  # mmap cannot map zero bytes
+            return np.zeros(self.shape, stored)
         try:
-            with safe_open(os.fspath(self.path), framework="numpy") as f:
-                raw = f.get_tensor(self.name)
-        except SafetensorError as error:
+            return np.memmap(self.path, dtype=stored, mode="c", offset=self.offset, shape=self.shape)
+        except (OSError, ValueError) as error:  # e.g. the file shrank since its header was read
             raise _safetensors_error(self.path, error) from None
-        value = to_float32(raw, self.name, self.path)
+
+    def __array__(self, dtype=None, copy=None):
+        raw = self._stored()
+        if self.stored_dtype == "BF16":  # bfloat16 is float32's upper half: widening is exact
+            raw = (raw.astype(np.uint32) << 16).view(np.float32)
+        value = to_float32(raw.view(np.ndarray), self.name, self.path)
         return value if dtype is None else value.astype(dtype)
 
 

@@ -95,10 +95,22 @@ def assign_hf_weights(entries, state_dict, source="checkpoint", ignore_unused=()
             raise CheckpointError(f"{source}: weight '{entry.hf_name}' holds NaN or infinity.")
     progress = ASSIGN_PROGRESS.get()
     for done, entry in enumerate(entries, start=1):
-        entry.variable.assign(value_of(entry).astype(entry.variable.dtype, copy=False))
+        entry.variable.assign(backend_tensor(value_of(entry), entry.variable.dtype))
         if progress is not None:
             progress(done, len(entries))
     return unused
+
+
+def backend_tensor(value, dtype):
+    """A float32 numpy array ready for `Variable.assign` in `dtype`: on torch a tensor sharing its memory
+    (Keras' torch `convert_to_tensor` copies every numpy array first; `assign` casts and copies anyway)."""
+    import keras
+
+    if keras.backend.backend() != "torch" or not value.flags.writeable:  # torch warns on read-only memory
+        return value.astype(dtype, copy=False)
+    import torch
+
+    return torch.from_numpy(value)
 
 
 def export_hf_weights(entries):

@@ -3,20 +3,58 @@
 `from_preset` overwrites every weight right after building the model, so
 drawing 66M+ truncated-normal values first only costs time and memory
 (figures: `tox -e bench-load`); inside `skip_weight_initialization()` the
-layers start from zeros instead.
+layers' weights start unset instead: zeros, or on torch uninitialized memory
+(`torch.empty`), which the checkpoint's values then fill in one pass.
 """
 
 import contextlib
 import contextvars
+import math
 
 import keras
+import numpy as np
 
 _SKIP = contextvars.ContextVar("skip_weight_initialization", default=False)
 
 
+@keras.saving.register_keras_serializable(package="distilbert_hub")
+class Unset(keras.initializers.Initializer):
+    """Placeholder values for weights about to be overwritten, in memory never touched, so a load's peak is
+    the model plus one tensor in flight (a loader that left one would leave garbage: `tests/test_checkpoints.py`
+    fills them with NaN to prove none is left). torch: `torch.empty`; jax: an array aliasing untouched host
+    memory (`device_put(may_alias=True)` aliases 64-byte-aligned numpy memory on CPU); otherwise zeros."""
+
+    def __call__(self, shape, dtype=None):
+        dtype = keras.backend.standardize_dtype(dtype or keras.config.floatx())
+        backend = keras.backend.backend()
+        if backend == "torch":
+            import torch
+            from keras.src.backend.torch.core import get_device, to_torch_dtype
+
+            return torch.empty(shape, dtype=to_torch_dtype(dtype), device=get_device())
+        if backend == "jax" and keras.distribution.distribution() is None and dtype != "bfloat16":
+            import jax
+
+            if jax.default_backend() == "cpu":
+                return jax.device_put(_untouched_host_array(shape, dtype), may_alias=True)
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return tf.raw_ops.Empty(shape=shape, dtype=dtype, init=False)
+        return keras.ops.zeros(shape, dtype=dtype)
+
+
+def _untouched_host_array(shape, dtype, alignment=64):
+    """An uninitialized numpy array at a 64-byte boundary (the pages stay unmapped until written)."""
+    size = math.prod(shape) * np.dtype(dtype).itemsize
+    raw = np.empty(size + alignment, np.uint8)
+    start = -raw.ctypes.data % alignment
+    return raw[start : start + size].view(dtype).reshape(shape)
+
+
 def weight_initializer(stddev=0.02):
-    """HF's N(0, 0.02) truncated at 2 std, or zeros while skipping."""
-    return "zeros" if _SKIP.get() else keras.initializers.TruncatedNormal(stddev=stddev)
+    """HF's N(0, 0.02) truncated at 2 std, or `Unset` while skipping."""
+    return Unset() if _SKIP.get() else keras.initializers.TruncatedNormal(stddev=stddev)
 
 
 @contextlib.contextmanager
