@@ -96,6 +96,15 @@ def test_every_weight_built_unset_is_overwritten(tmp_path, monkeypatch, name, so
     assert not unset, f"weights left as placeholders: {unset}"
 
 
+def test_a_loaded_layer_rebuilt_from_its_config_draws_fresh_weights():
+    """The placeholder initializer a loaded layer keeps is the truncated normal it stands for once the load
+    is over: a clone gets HF's N(0, 0.02) truncated at 2 std, not uninitialized memory."""
+    dense = hub.DistilBertBackbone.from_preset(str(FIXTURES / "backbone")).transformer_layers[0].attention.query_dense
+    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(dense))
+    kernel = keras.ops.convert_to_numpy(clone.kernel)
+    assert np.abs(kernel).max() <= 0.04 and 0.01 < kernel.std() < 0.03
+
+
 def test_a_bf16_checkpoint_loads_as_exact_float32_values():
     directory = FIXTURES / "backbone_bf16"
     backbone = hub.DistilBertBackbone.from_preset(str(directory))

@@ -3,8 +3,8 @@
 `from_preset` overwrites every weight right after building the model, so
 drawing 66M+ truncated-normal values first only costs time and memory
 (figures: `tox -e bench-load`); inside `skip_weight_initialization()` the
-layers' weights start unset instead: zeros, or on torch uninitialized memory
-(`torch.empty`), which the checkpoint's values then fill in one pass.
+layers' weights start as `Unset` placeholders in untouched memory instead,
+which the checkpoint's values then fill in one pass.
 """
 
 import contextlib
@@ -18,13 +18,17 @@ _SKIP = contextvars.ContextVar("skip_weight_initialization", default=False)
 
 
 @keras.saving.register_keras_serializable(package="distilbert_hub")
-class Unset(keras.initializers.Initializer):
-    """Placeholder values for weights about to be overwritten, in memory never touched, so a load's peak is
-    the model plus one tensor in flight (a loader that left one would leave garbage: `tests/test_checkpoints.py`
-    fills them with NaN to prove none is left). torch: `torch.empty`; jax: an array aliasing untouched host
-    memory (`device_put(may_alias=True)` aliases 64-byte-aligned numpy memory on CPU); otherwise zeros."""
+class Unset(keras.initializers.TruncatedNormal):
+    """While skipping, placeholder values for weights about to be overwritten, in memory never touched, so a
+    load's peak is the model plus one tensor in flight (a loader that left one would leave garbage:
+    `tests/test_checkpoints.py` fills them with NaN to prove none is left). torch: `torch.empty`; jax: an
+    array aliasing untouched host memory (`device_put(may_alias=True)` aliases 64-byte-aligned numpy memory
+    on CPU); tensorflow: `Empty`. Outside `skip_weight_initialization()` (a layer rebuilt from its config, a
+    clone) it draws the truncated normal it stands for."""
 
     def __call__(self, shape, dtype=None):
+        if not _SKIP.get():
+            return super().__call__(shape, dtype=dtype)
         dtype = keras.backend.standardize_dtype(dtype or keras.config.floatx())
         backend = keras.backend.backend()
         if backend == "torch":
@@ -53,8 +57,8 @@ def _untouched_host_array(shape, dtype, alignment=64):
 
 
 def weight_initializer(stddev=0.02):
-    """HF's N(0, 0.02) truncated at 2 std, or `Unset` while skipping."""
-    return Unset() if _SKIP.get() else keras.initializers.TruncatedNormal(stddev=stddev)
+    """HF's N(0, 0.02) truncated at 2 std (`Unset` while skipping)."""
+    return Unset(stddev=stddev) if _SKIP.get() else keras.initializers.TruncatedNormal(stddev=stddev)
 
 
 @contextlib.contextmanager
