@@ -1,3 +1,6 @@
+import os
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -110,3 +113,70 @@ def test_loading_reads_lazily_and_holds_one_weight_at_a_time(golden, tmp_path):
     assert most_alive_while_checking <= 2, f"{most_alive_while_checking} weights were alive at once while checking"
     for name, value in golden.weights.items():
         np.testing.assert_array_equal(np.asarray(state[name]), value, err_msg=name)
+
+
+def aligned_safetensors(path, tensors):
+    """A safetensors file whose data starts 64 bytes into a page, where jax on CPU would keep a view of
+    numpy memory as is (the format pads the header only to 8 bytes; metadata pads it further)."""
+    from safetensors.numpy import save_file
+
+    for pad in range(0, 64):
+        save_file(tensors, str(path), metadata={"format": "pt", "pad": "x" * pad})
+        with open(path, "rb") as f:
+            if (8 + int.from_bytes(f.read(8), "little")) % 64 == 0:
+                return path
+    raise AssertionError("no padding aligns the data")
+
+
+def test_a_loaded_model_keeps_nothing_of_the_checkpoint_file(golden, tmp_path):
+    """Every weight is the model's own memory: rewriting the file in place afterwards changes nothing and
+    no map of it stays open (jax kept 64-byte-aligned views of the file as its arrays)."""
+    from distilbert_hub.convert.hf_checkpoint import write_json
+    from distilbert_hub.convert.hf_config import hf_config_from_backbone
+
+    backbone = DistilBertBackbone(**backbone_kwargs_from_hf_config(golden.config))
+    write_json(tmp_path / "config.json", hf_config_from_backbone(backbone))
+    path = aligned_safetensors(tmp_path / "model.safetensors", {k: np.asarray(v) for k, v in golden.weights.items()})
+    loaded = DistilBertBackbone.from_preset(str(tmp_path))
+    before = [keras.ops.convert_to_numpy(v).copy() for v in loaded.weights]
+    with open(path, "r+b") as f:  # the same file, its data overwritten
+        header = 8 + int.from_bytes(f.read(8), "little")
+        f.seek(header)
+        f.write(b"\x7f" * (path.stat().st_size - header))
+    for variable, value in zip(loaded.weights, before):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), value, err_msg=variable.path)
+    maps = Path("/proc/self/maps")
+    if maps.exists():
+        assert str(path) not in maps.read_text(), "a map of the checkpoint outlived the load"
+
+
+def test_a_checkpoint_replaced_after_its_header_was_read_is_refused(golden, tmp_path):
+    """A tensor's offsets belong to the header they came from: a file swapped in under the same name
+    (same size, tensors in another order) must not be read at them."""
+    from safetensors.numpy import save_file
+
+    from distilbert_hub.convert.hf_checkpoint import CheckpointError, read_state_dict
+
+    weights = {k: np.asarray(v) for k, v in golden.weights.items()}
+    save_file(weights, str(tmp_path / "model.safetensors"))
+    state = read_state_dict(tmp_path)
+    reordered = {k: weights[k] for k in reversed(weights)}
+    save_file(reordered, str(tmp_path / "other.safetensors"), metadata={"x": "y"})
+    os.replace(tmp_path / "other.safetensors", tmp_path / "model.safetensors")
+    name = next(iter(state))
+    with pytest.raises(
+        CheckpointError, match=rf"model.safetensors: the file changed since its header was read .*'{name}'"
+    ):
+        np.asarray(state[name])
+    with pytest.raises(CheckpointError, match="changed since its header was read"):
+        state[name].mapped()
+
+
+def test_a_read_tensor_is_a_copy_of_its_own(golden, tmp_path):
+    from distilbert_hub.convert.hf_checkpoint import read_state_dict, write_safetensors
+
+    write_safetensors(tmp_path / "model.safetensors", golden.weights)
+    name, tensor = next(iter(read_state_dict(tmp_path).items()))
+    value = np.asarray(tensor)
+    assert value.flags.owndata and not isinstance(value, np.memmap)
+    np.testing.assert_array_equal(value, golden.weights[name])

@@ -102,6 +102,11 @@ def _safetensors_error(path, error):
     return CheckpointError(f"{path}: corrupt safetensors header or data ({message}; file truncated or corrupt).")
 
 
+def _identity(stat):
+    """What tells a file apart from one replaced or rewritten under the same name."""
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
 def read_safetensors(path):
     """`{name: SafetensorsTensor}` from one safetensors file (header only: no tensor is read yet)."""
     from safetensors import SafetensorError, safe_open
@@ -111,11 +116,14 @@ def read_safetensors(path):
     if size < 8:
         raise CheckpointError(f"{path}: not a safetensors file (only {size} bytes).")
     try:
-        # safe_open validates the header (offsets contiguous and inside the file, shapes matching byte counts);
-        # the offsets themselves come from the header it accepted.
-        with safe_open(os.fspath(path), framework="numpy") as f:
-            entries = {name: f.get_slice(name) for name in f.keys()}  # noqa: SIM118 (a safe_open handle, not a dict)
         with open(path, "rb") as f:
+            identity = _identity(os.fstat(f.fileno()))
+            # safe_open validates the header (offsets contiguous and inside the file, shapes matching byte
+            # counts); the offsets come from the same header, read from the same file.
+            with safe_open(os.fspath(path), framework="numpy") as checked:
+                entries = {name: checked.get_slice(name) for name in checked.keys()}  # noqa: SIM118 (not a dict)
+            if _identity(os.stat(path)) != identity:
+                raise CheckpointError(f"{path}: the file changed while its header was read.")
             header_size = int.from_bytes(f.read(8), "little")
             header = json.loads(f.read(header_size))
         tensors = {}
@@ -127,7 +135,7 @@ def read_safetensors(path):
             stored = np.dtype(SAFETENSORS_NUMPY_DTYPES[dtype_name])
             if end - start != stored.itemsize * math.prod(shape):
                 raise CheckpointError(f"{path}: weight '{name}' holds {end - start} bytes, not its shape's.")
-            tensors[name] = SafetensorsTensor(path, name, dtype_name, shape, 8 + header_size + start)
+            tensors[name] = SafetensorsTensor(path, name, dtype_name, shape, 8 + header_size + start, identity)
     except CheckpointError:
         raise
     except (SafetensorError, OSError, ValueError, KeyError, TypeError, OverflowError, MemoryError) as error:
@@ -136,32 +144,44 @@ def read_safetensors(path):
 
 
 class SafetensorsTensor:
-    """One tensor of a safetensors file (`shape` from the header), read as float32 on each `np.asarray`, not kept.
+    """One tensor of a safetensors file (`shape` from the header), read only when asked for and not kept:
+    `np.asarray` gives a float32 copy of its own; `mapped()` a float32 view of the file's bytes where they are
+    float32 (a copy-on-write memory map), for a loader that copies them into a model at once. Either refuses a
+    file replaced or rewritten since its header was read (its offsets would point into other data)."""
 
-    A float32 tensor comes back as a copy-on-write memory map of its bytes in the file: checking and assigning it
-    reads the page cache directly, with no copy of the checkpoint beside the model (other dtypes widen into a new
-    array). The map closes when the last view of it goes."""
-
-    def __init__(self, path, name, stored_dtype, shape, offset):
+    def __init__(self, path, name, stored_dtype, shape, offset, identity):
         self.path, self.name, self.stored_dtype, self.shape = path, name, stored_dtype, shape
-        self.offset = offset
+        self.offset, self.identity = offset, identity
         self.dtype = np.dtype(np.float32)
         self.ndim = len(shape)
 
     def _stored(self):
         stored = np.dtype(SAFETENSORS_NUMPY_DTYPES[self.stored_dtype])
-        if math.prod(self.shape) == 0:  # mmap cannot map zero bytes
-            return np.zeros(self.shape, stored)
         try:
-            return np.memmap(self.path, dtype=stored, mode="c", offset=self.offset, shape=self.shape)
-        except (OSError, ValueError) as error:  # e.g. the file shrank since its header was read
+            with open(self.path, "rb") as f:
+                if _identity(os.fstat(f.fileno())) != self.identity:
+                    raise CheckpointError(
+                        f"{self.path}: the file changed since its header was read (reading '{self.name}'); "
+                        "load it again."
+                    )
+                if math.prod(self.shape) == 0:  # mmap cannot map zero bytes
+                    return np.zeros(self.shape, stored)
+                return np.memmap(f, dtype=stored, mode="c", offset=self.offset, shape=self.shape).view(np.ndarray)
+        except (OSError, ValueError) as error:
             raise _safetensors_error(self.path, error) from None
 
-    def __array__(self, dtype=None, copy=None):
+    def mapped(self):
+        """The tensor as float32: a view of the file where it is stored as float32 (valid while the file is
+        unchanged: copy it, don't keep it), otherwise a widened or narrowed array."""
         raw = self._stored()
         if self.stored_dtype == "BF16":  # bfloat16 is float32's upper half: widening is exact
             raw = (raw.astype(np.uint32) << 16).view(np.float32)
-        value = to_float32(raw.view(np.ndarray), self.name, self.path)
+        return to_float32(raw, self.name, self.path)
+
+    def __array__(self, dtype=None, copy=None):
+        value = self.mapped()
+        if self.stored_dtype == "F32":
+            value = np.array(value, copy=True)
         return value if dtype is None else value.astype(dtype)
 
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from distilbert_hub.convert.hf_checkpoint import CheckpointError, to_float32
+from distilbert_hub.convert.hf_checkpoint import CheckpointError, SafetensorsTensor, to_float32
 from distilbert_hub.convert.hf_heads import head_of
+from distilbert_hub.layers.initializers import untouched_host_array
 
 # A callable (done, total) told of each assigned weight, e.g. the converter CLI's progress bar.
 ASSIGN_PROGRESS = contextvars.ContextVar("assign_progress", default=None)
@@ -78,8 +79,10 @@ def assign_hf_weights(entries, state_dict, source="checkpoint", ignore_unused=()
         shown = ", ".join(unexpected[:5]) + (" ..." if len(unexpected) > 5 else "")
         raise CheckpointError(f"{source}: {len(unexpected)} unexpected weight(s): {shown}")
 
-    def value_of(entry):
-        value = to_float32(np.asarray(state_dict[entry.hf_name]), entry.hf_name, source)
+    def value_of(entry):  # a file's tensor as a view of the file: checked, then copied into its variable
+        stored = state_dict[entry.hf_name]
+        value = stored.mapped() if isinstance(stored, SafetensorsTensor) else np.asarray(stored)
+        value = to_float32(value, entry.hf_name, source)
         return value.T if entry.transpose else value
 
     # Two passes: every weight is checked before the first is written. Values are not kept between them:
@@ -102,15 +105,26 @@ def assign_hf_weights(entries, state_dict, source="checkpoint", ignore_unused=()
 
 
 def backend_tensor(value, dtype):
-    """A float32 numpy array ready for `Variable.assign` in `dtype`: on torch a tensor sharing its memory
-    (Keras' torch `convert_to_tensor` copies every numpy array first; `assign` casts and copies anyway)."""
+    """A float32 numpy array as the backend tensor `Variable.assign` takes in `dtype`, never sharing the
+    array's memory with the model (it may be a view of the checkpoint file, or a caller's array). torch gets
+    a tensor over the array, which `assign` copies into the variable (Keras' torch `convert_to_tensor` would
+    copy it once more first). jax gets a copy of its own in aligned host memory that the array then keeps as
+    is: jax may keep a numpy input itself (64-byte-aligned host memory, on CPU), and holds a reference to it
+    until the next garbage collection, which would keep the file mapped. tensorflow copies numpy arrays."""
     import keras
 
-    if keras.backend.backend() != "torch" or not value.flags.writeable:  # torch warns on read-only memory
-        return value.astype(dtype, copy=False)
-    import torch
+    backend = keras.backend.backend()
+    if backend == "torch" and value.flags.writeable:  # torch warns on read-only memory
+        import torch
 
-    return torch.from_numpy(value)
+        return torch.from_numpy(value)
+    if backend == "jax":
+        import jax
+
+        owned = untouched_host_array(value.shape, dtype)
+        owned[...] = value
+        return jax.device_put(owned, may_alias=True)
+    return value.astype(dtype, copy=False)
 
 
 def export_hf_weights(entries):

@@ -40,7 +40,7 @@ class Unset(keras.initializers.TruncatedNormal):
             import jax
 
             if jax.default_backend() == "cpu":
-                return jax.device_put(_untouched_host_array(shape, dtype), may_alias=True)
+                return jax.device_put(untouched_host_array(shape, dtype), may_alias=True)
         if backend == "tensorflow":
             import tensorflow as tf
 
@@ -48,7 +48,7 @@ class Unset(keras.initializers.TruncatedNormal):
         return keras.ops.zeros(shape, dtype=dtype)
 
 
-def _untouched_host_array(shape, dtype, alignment=64):
+def untouched_host_array(shape, dtype, alignment=64):
     """An uninitialized numpy array at a 64-byte boundary (the pages stay unmapped until written)."""
     size = math.prod(shape) * np.dtype(dtype).itemsize
     raw = np.empty(size + alignment, np.uint8)
