@@ -5,13 +5,15 @@ read it, cannot drift from the task classes."""
 
 import shutil
 
+import keras
+import numpy as np
 import pytest
 
 import distilbert_hub as hub
 from distilbert_hub import preset_utils
 from distilbert_hub.convert.hf_heads import HEADS, architecture_of
 from distilbert_hub.convert.hf_weights import head_weight_entries
-from distilbert_hub.convert.loaders import HuggingFaceLoader, KerasHubPresetLoader, KerasPresetLoader
+from distilbert_hub.convert.loaders import HuggingFaceLoader, KerasHubPresetLoader, KerasPresetLoader, all_finite
 from distilbert_hub.task import Task
 from harness.golden import REPO_ROOT
 from harness.testing import MODELS, tiny_backbone_for
@@ -55,3 +57,13 @@ def test_the_head_table_names_every_variable_of_the_head_once(name, tokenizer):
     backbone = {variable.path for variable in task.backbone.weights}
     head = [variable.path for variable in task.weights if variable.path not in backbone]
     assert sorted(named) == sorted(head), f"{type(task).__name__}: the table and the head's variables differ"
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", [(0, 0), (37, 5), (99, 7)])
+def test_the_finite_check_of_a_preset_finds_a_bad_value_in_any_slice_of_rows(bad, where):
+    value = np.ones((100, 8), "float32")
+    assert all_finite(keras.Variable(value), chunk_elements=64)
+    value[where] = bad
+    assert not all_finite(keras.Variable(value), chunk_elements=64)
+    assert not all_finite(keras.Variable(value))

@@ -6,6 +6,7 @@
 
 import contextlib
 import inspect
+import math
 import warnings
 from pathlib import Path
 
@@ -488,9 +489,20 @@ def load_keras_weights(model, directory, name, backbone_spec, num_classes=1):
         reason = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
         raise CheckpointError(f"{path}: weights do not fit {type(model).__name__} ({reason}).") from None
     for variable in model.weights:
-        value = keras.ops.convert_to_numpy(variable)
-        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+        if keras.backend.is_float_dtype(variable.dtype) and not all_finite(variable):
             raise CheckpointError(f"{path}: weight '{variable.path}' holds NaN or infinity.")
+
+
+def all_finite(variable, chunk_elements=1 << 22):
+    """Whether a variable holds no NaN or infinity, checked in the backend a slice of rows at a time (a numpy
+    copy, or one `isfinite` over the whole word table, set a preset load's peak memory)."""
+    if len(variable.shape) == 0:
+        return bool(keras.ops.all(keras.ops.isfinite(variable)))
+    rows = max(1, chunk_elements // max(1, math.prod(variable.shape[1:])))
+    return all(
+        bool(keras.ops.all(keras.ops.isfinite(variable[start : start + rows])))
+        for start in range(0, variable.shape[0], rows)
+    )
 
 
 def make_task(cls, backbone, kwargs, source):
