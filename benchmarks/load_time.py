@@ -4,6 +4,8 @@ Hugging Face directory: ours on each Keras backend vs
 
     tox -e bench-load                      # or: python benchmarks/load_time.py --checkpoint DIR
 
+Rows "<backend> preset" load the same weights from a `save_to_preset` directory written from it.
+
 Prints a table, writes reports/bench_load.json (CPU named). The checkpoint
 defaults to the one `tox -e checkpoints` writes into .cache/hf-hub.
 """
@@ -13,6 +15,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -30,11 +33,17 @@ def rss_mib():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
 kind, directory, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if kind.startswith("save:"):  # write our preset of the checkpoint (not timed)
+    os.environ["KERAS_BACKEND"] = kind.split(":")[1]
+    import distilbert_hub
+    distilbert_hub.DistilBertBackbone.from_preset(directory).save_to_preset(sys.argv[4])
+    print("{}")
+    sys.exit()
 if kind == "transformers":
     import torch, transformers
     load = lambda: transformers.DistilBertModel.from_pretrained(directory)
 else:
-    os.environ["KERAS_BACKEND"] = kind
+    os.environ["KERAS_BACKEND"] = kind.split(" ")[0]
     import keras, distilbert_hub
     load = lambda: distilbert_hub.DistilBertBackbone.from_preset(directory)
 import gc
@@ -50,9 +59,9 @@ print(json.dumps({"times": times, "baseline_mib": baseline, "peak_mib": peak}))
 """
 
 
-def measure(kind, directory, repeats):
+def measure(kind, directory, repeats, *extra):
     result = subprocess.run(
-        [sys.executable, "-c", CHILD, kind, str(directory), str(repeats)],
+        [sys.executable, "-c", CHILD, kind, str(directory), str(repeats), *extra],
         capture_output=True,
         text=True,
         env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
@@ -73,7 +82,13 @@ def main(argv=None):
     if not (directory / "config.json").is_file():
         raise SystemExit(f"{directory}: no checkpoint; run `tox -e checkpoints` or pass --checkpoint.")
     weights_mib = sum(p.stat().st_size for p in directory.glob("*.safetensors")) / 2**20
-    results = {kind: measure(kind, directory, args.repeats) for kind in ["transformers", *args.backends.split(",")]}
+    backends = args.backends.split(",")
+    results = {kind: measure(kind, directory, args.repeats) for kind in ["transformers", *backends]}
+    # The same weights from our own preset format (`save_to_preset`: config.json + model.weights.h5).
+    with tempfile.TemporaryDirectory() as scratch:
+        preset = Path(scratch) / "preset"
+        measure(f"save:{backends[0]}", directory, 0, preset)
+        results |= {f"{kind} preset": measure(f"{kind} preset", preset, args.repeats) for kind in backends}
     # The first load in a process is what a user waits for (transformers
     # imports its model code lazily then); later ones show the steady cost.
     cold_reference = results["transformers"]["times"][0]
@@ -81,7 +96,7 @@ def main(argv=None):
     cpu = cpu_description()
     print(f"CPU: {cpu['model']} ({cpu['isa']}; {' '.join(cpu['flags'])}); checkpoint {weights_mib:.0f} MiB float32")
     print(
-        f"{'loader':<14}{'first s':>9}{'ratio':>8}{'warm s':>9}{'ratio':>8}"
+        f"{'loader':<18}{'first s':>9}{'ratio':>8}{'warm s':>9}{'ratio':>8}"
         f"{'peak RSS above baseline MiB':>30}{'x weights':>11}"
     )
     for kind, result in results.items():
@@ -95,7 +110,7 @@ def main(argv=None):
         }
         result["peak_ratio_to_weights"] = result["peak_above_baseline_mib"] / weights_mib
         print(
-            f"{kind:<14}{cold:>9.3f}{cold / cold_reference:>7.2f}x{warm:>9.3f}{warm / warm_reference:>7.2f}x"
+            f"{kind:<18}{cold:>9.3f}{cold / cold_reference:>7.2f}x{warm:>9.3f}{warm / warm_reference:>7.2f}x"
             f"{result['peak_above_baseline_mib']:>30.0f}{result['peak_ratio_to_weights']:>10.2f}x"
         )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
