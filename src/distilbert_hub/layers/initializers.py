@@ -36,7 +36,7 @@ class Unset(keras.initializers.TruncatedNormal):
             from keras.src.backend.torch.core import get_device, to_torch_dtype
 
             return torch.empty(shape, dtype=to_torch_dtype(dtype), device=get_device())
-        if backend == "jax" and keras.distribution.distribution() is None and dtype != "bfloat16":
+        if backend == "jax" and keras.distribution.distribution() is None:
             import jax
 
             if jax.default_backend() == "cpu":
