@@ -103,8 +103,9 @@ def _safetensors_error(path, error):
 
 
 def _identity(stat):
-    """What tells a file apart from one replaced or rewritten under the same name."""
-    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
+    """What tells a file apart from one replaced or rewritten under the same name (the change time too: a
+    writer can set the modification time back, not that)."""
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
 
 
 def read_safetensors(path):
@@ -167,6 +168,8 @@ class SafetensorsTensor:
                 if math.prod(self.shape) == 0:  # mmap cannot map zero bytes
                     return np.zeros(self.shape, stored)
                 return np.memmap(f, dtype=stored, mode="c", offset=self.offset, shape=self.shape).view(np.ndarray)
+        except CheckpointError:
+            raise
         except (OSError, ValueError) as error:
             raise _safetensors_error(self.path, error) from None
 
