@@ -1,5 +1,6 @@
 import os
 import re
+import shutil
 from pathlib import Path
 
 import keras
@@ -9,7 +10,7 @@ import pytest
 from distilbert_hub import DistilBertBackbone
 from distilbert_hub.convert.hf_config import backbone_kwargs_from_hf_config, hf_config_from_backbone
 from distilbert_hub.convert.hf_weights import assign_hf_weights, backbone_weight_map, export_hf_weights
-from harness.golden import case_ids, load_case
+from harness.golden import REPO_ROOT, case_ids, load_case
 
 
 @pytest.fixture
@@ -129,15 +130,14 @@ def aligned_safetensors(path, tensors):
     raise AssertionError("no padding aligns the data")
 
 
-def test_a_loaded_model_keeps_nothing_of_the_checkpoint_file(golden, tmp_path):
+def test_a_loaded_model_keeps_nothing_of_the_checkpoint_file(tmp_path):
     """Every weight is the model's own memory: rewriting the file in place afterwards changes nothing and
     no map of it stays open (jax kept 64-byte-aligned views of the file as its arrays)."""
-    from distilbert_hub.convert.hf_checkpoint import write_json
-    from distilbert_hub.convert.hf_config import hf_config_from_backbone
+    from safetensors.numpy import load_file
 
-    backbone = DistilBertBackbone(**backbone_kwargs_from_hf_config(golden.config))
-    write_json(tmp_path / "config.json", hf_config_from_backbone(backbone))
-    path = aligned_safetensors(tmp_path / "model.safetensors", {k: np.asarray(v) for k, v in golden.weights.items()})
+    source = REPO_ROOT / "harness" / "fixtures" / "checkpoints" / "backbone"
+    shutil.copy(source / "config.json", tmp_path)
+    path = aligned_safetensors(tmp_path / "model.safetensors", load_file(source / "model.safetensors"))
     loaded = DistilBertBackbone.from_preset(str(tmp_path))
     before = [keras.ops.convert_to_numpy(v).copy() for v in loaded.weights]
     with open(path, "r+b") as f:  # the same file, its data overwritten

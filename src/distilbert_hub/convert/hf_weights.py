@@ -81,8 +81,10 @@ def assign_hf_weights(entries, state_dict, source="checkpoint", ignore_unused=()
 
     def value_of(entry):  # a file's tensor as a view of the file: checked, then copied into its variable
         stored = state_dict[entry.hf_name]
-        value = stored.mapped() if isinstance(stored, SafetensorsTensor) else np.asarray(stored)
-        value = to_float32(value, entry.hf_name, source)
+        if isinstance(stored, SafetensorsTensor):
+            value = stored.mapped()  # already float32
+        else:
+            value = to_float32(np.asarray(stored), entry.hf_name, source)
         return value.T if entry.transpose else value
 
     # Two passes: every weight is checked before the first is written. Values are not kept between them:
